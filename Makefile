@@ -1,0 +1,39 @@
+# afxq-portal. `make run` and `make test` are all a newcomer needs (see README.md).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint messages system-deps clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+messages: $(STAMP)
+	$(PY) scripts/compilemessages.py
+
+## The whole thing on embedded defaults: web on 127.0.0.1:8000, a Celery worker with beat, the sandbox
+## city platform on 127.0.0.1:8090, demo data. Ctrl-C stops all of them.
+run: $(STAMP) messages
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	$(PY) scripts/devstack.py
+
+## The whole test suite (pytest + pytest-django). Uses PostgreSQL/Redis when DATABASE_URL /
+## CELERY_BROKER_URL are set, SQLite and the embedded broker otherwise.
+test: $(STAMP) messages
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+## Debian packages the browser tests need (root): Chromium and a CJK font.
+system-deps:
+	command -v chromium >/dev/null && fc-list | grep -qi wqy || \
+	  (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei)
+
+clean:
+	rm -rf $(VENV) var test-output staticfiles

@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from afxq_portal.pii import mask_id_card, mask_phone
+from devices.models import MonitoringPoint
+
+from .admin_scope import ScopedModelAdmin, ScopedStackedInline, ScopedTabularInline, SuperuserOnlyAdmin
+from .forms import GuardForm, ProvincialCredentialForm, SiteCredentialForm
+from .models import Building, Community, Guard, Membership, Room, SupportContact
+
+admin.site.site_header = _("afxq-portal · smart-security community")
+admin.site.site_title = _("afxq-portal")
+admin.site.index_title = _("Community management")
+
+
+class SupportContactInline(ScopedTabularInline):
+    model = SupportContact
+
+
+class SiteCredentialInline(ScopedStackedInline):
+    model = SiteCredentialForm.Meta.model
+    form = SiteCredentialForm
+    can_delete = False
+
+
+class ProvincialCredentialInline(ScopedStackedInline):
+    model = ProvincialCredentialForm.Meta.model
+    form = ProvincialCredentialForm
+    can_delete = False
+
+
+class PointInline(ScopedTabularInline):
+    model = MonitoringPoint
+    fields = ["police_point_id", "number", "provincial_name", "name_check", "kind", "default_direction", "location"]
+    readonly_fields = ["name_check"]
+
+    @admin.display(description=_("number = provincial name"))
+    def name_check(self, point: MonitoringPoint) -> str:
+        return point_name_flag(point) if point.pk else "-"
+
+
+def point_name_flag(point: MonitoringPoint) -> str:
+    if point.name_matches:
+        return format_html('<span class="afxq-ok" title="{}">✔</span>', _("matches"))
+    if not point.provincial_name:
+        return format_html('<span class="afxq-bad">✘ {}</span>', _("provincial name missing"))
+    return format_html('<span class="afxq-bad">✘ {}</span>', _("differs"))
+
+
+@admin.register(Community)
+class CommunityAdmin(ScopedModelAdmin):
+    list_display = ["name", "city_id", "standard_address", "category", "level", "requires_guard_review",
+                    "uploads_state"]
+    list_filter = ["category", "level", "requires_guard_review"]
+    search_fields = ["name", "city_id", "street"]
+    readonly_fields = ["uploads_halted_at", "created_at"]
+    inlines = [SupportContactInline, SiteCredentialInline, ProvincialCredentialInline, PointInline]
+    fieldsets = [
+        (None, {"fields": ["name", "city_id", "category", "level"]}),
+        (_("Standard address"), {"fields": ["province", "city", "district", "street"]}),
+        (_("Integration"), {"fields": ["push_address", "registration_callback_url", "requires_guard_review",
+                                       "uploads_halted_reason", "uploads_halted_at", "created_at"]}),
+    ]
+
+    @admin.display(description=_("standard address"))
+    def standard_address(self, community: Community) -> str:
+        return community.standard_address
+
+    @admin.display(description=_("uploads"))
+    def uploads_state(self, community: Community) -> str:
+        if community.uploads_halted_reason:
+            return format_html('<span class="afxq-bad">✘ {}</span>', community.uploads_halted_reason)
+        return format_html('<span class="afxq-ok">✔</span>')
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_delete_permission(self, request: HttpRequest, obj: Community | None = None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+
+class RoomInline(ScopedTabularInline):
+    model = Room
+    fields = ["unit", "floor", "number", "needs_confirmation", "seven_segment"]
+    readonly_fields = ["seven_segment"]
+    extra = 1
+
+    @admin.display(description=_("7-segment address"))
+    def seven_segment(self, room: Room) -> str:
+        return room.seven_segment_address if room.pk else "-"
+
+
+@admin.register(Building)
+class BuildingAdmin(ScopedModelAdmin):
+    list_display = ["__str__", "community", "room_count", "needs_confirmation"]
+    list_filter = ["needs_confirmation", "community"]
+    search_fields = ["number", "community__name"]
+    inlines = [RoomInline]
+
+    @admin.display(description=_("rooms"))
+    def room_count(self, building: Building) -> int:
+        return building.rooms.count()
+
+
+@admin.register(Room)
+class RoomAdmin(ScopedModelAdmin):
+    list_display = ["__str__", "seven_segment", "needs_confirmation"]
+    list_filter = ["needs_confirmation", "building__community"]
+    search_fields = ["number", "building__number", "building__community__name"]
+    list_select_related = ["building__community"]
+    actions = ["confirm_rooms"]
+
+    @admin.display(description=_("7-segment address"))
+    def seven_segment(self, room: Room) -> str:
+        return room.seven_segment_address
+
+    @admin.action(description=_("Confirm the selected rooms"))
+    def confirm_rooms(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
+        count = queryset.update(needs_confirmation=False)
+        self.message_user(request, _("%(n)d rooms confirmed.") % {"n": count})
+
+
+@admin.register(Guard)
+class GuardAdmin(ScopedModelAdmin):
+    form = GuardForm
+    list_display = ["name", "community", "masked_phone", "masked_id_card", "is_active"]
+    list_filter = ["community"]
+    search_fields = ["name", "phone"]
+
+    @admin.display(description=_("phone"))
+    def masked_phone(self, guard: Guard) -> str:
+        return mask_phone(guard.phone)
+
+    @admin.display(description=_("ID card"))
+    def masked_id_card(self, guard: Guard) -> str:
+        return mask_id_card(guard.id_card)
+
+    @admin.display(description=_("active"), boolean=True)
+    def is_active(self, guard: Guard) -> bool:
+        return guard.user.is_active
+
+
+@admin.register(Membership)
+class MembershipAdmin(SuperuserOnlyAdmin):
+    list_display = ["user", "community"]
+    list_filter = ["community"]
+    autocomplete_fields = ["user"]

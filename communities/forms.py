@@ -1,0 +1,121 @@
+"""Forms whose rules matter beyond the admin: write-only secrets, guard logins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.utils.translation import gettext_lazy as _
+
+from afxq_portal.pii import mask_id_card
+from afxq_portal.validators import normalise_phone, validate_id_card
+
+from .models import Guard, ProvincialCredential, SiteCredential
+
+_KEEP_HELP = _("Stored encrypted and never shown again. Leave empty to keep the current value.")
+
+
+class WriteOnlySecretsForm(forms.ModelForm):
+    """Secrets can be replaced but never read: the inputs are always empty, and empty means keep."""
+
+    secret_fields: tuple[str, ...] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        has_instance = self.instance.pk is not None
+        for name in self.secret_fields:
+            field = self.fields[name]
+            self.fields[name] = forms.CharField(
+                label=field.label, required=not has_instance and field.required, strip=False,
+                widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+                help_text=_KEEP_HELP if has_instance else _("Stored encrypted and never shown again."),
+            )
+            # Never put the clear value into the form's initial data (it would reach the page).
+            self.initial[name] = ""
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        for name in self.secret_fields:
+            if not cleaned.get(name) and self.instance.pk is not None:
+                cleaned[name] = getattr(type(self.instance).objects.get(pk=self.instance.pk), name)
+        return cleaned
+
+
+class SiteCredentialForm(WriteOnlySecretsForm):
+    secret_fields = ("client_secret", "password")
+
+    class Meta:
+        model = SiteCredential
+        fields = ["client_id", "client_secret", "username", "password"]
+
+
+class ProvincialCredentialForm(WriteOnlySecretsForm):
+    secret_fields = ("password", "auth_info")
+
+    class Meta:
+        model = ProvincialCredential
+        fields = ["login", "password", "auth_info"]
+
+
+class GuardForm(forms.ModelForm):
+    """A guard is also a login: the phone is the username; the password is set here."""
+
+    password = forms.CharField(
+        label=_("password"), required=False, strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=_("Required for a new guard; leave empty to keep the current password."),
+    )
+    id_card = forms.CharField(label=_("ID card"), max_length=18)
+
+    class Meta:
+        model = Guard
+        fields = ["community", "name", "phone", "id_card"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            # The ID card is not shown again in clear; empty keeps it.
+            self.fields["id_card"].required = False
+            self.fields["id_card"].help_text = _("Leave empty to keep: %(masked)s") % {
+                "masked": mask_id_card(self.instance.id_card)}
+            self.initial["id_card"] = ""
+
+    def clean_phone(self) -> str:
+        phone = normalise_phone(self.cleaned_data["phone"])
+        users = get_user_model().objects.filter(username=phone)
+        if self.instance.pk:
+            users = users.exclude(pk=self.instance.user_id)
+        if users.exists():
+            raise forms.ValidationError(_("A login with this phone number already exists."))
+        return phone
+
+    def clean_id_card(self) -> str:
+        value = (self.cleaned_data.get("id_card") or "").strip().upper()
+        if not value and self.instance.pk:
+            return self.instance.id_card
+        validate_id_card(value)
+        return value
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data.get("password") or ""
+        if not password and not self.instance.pk:
+            raise forms.ValidationError(_("A new guard needs a password."))
+        if password:
+            validate_password(password)
+        return password
+
+    def save(self, commit: bool = True) -> Guard:
+        guard: Guard = super().save(commit=False)
+        User = get_user_model()
+        if guard.user_id is None:
+            guard.user = User.objects.create_user(username=guard.phone, first_name=guard.name, is_staff=False)
+        user = guard.user
+        user.username, user.first_name = guard.phone, guard.name
+        if self.cleaned_data.get("password"):
+            user.set_password(self.cleaned_data["password"])
+        user.save()
+        if commit:
+            guard.save()
+        return guard

@@ -1,0 +1,86 @@
+"""Onboarding: an idempotent upsert of a community, its credentials and its points."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from devices.models import MonitoringPoint
+
+from .addresses import parse_standard_address
+from .models import Community, SiteCredential
+
+
+@dataclass(frozen=True)
+class PointSpec:
+    police_point_id: str
+    number: str
+    kind: str = MonitoringPoint.Kind.FACE_PANEL
+
+    @classmethod
+    def parse(cls, text: str) -> PointSpec:
+        """``POLICE_POINT_ID:NUMBER[:KIND]``."""
+        parts = text.split(":")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise ValueError(f"point {text!r}: expected POLICE_POINT_ID:NUMBER[:KIND]")
+        kind = parts[2] if len(parts) == 3 else MonitoringPoint.Kind.FACE_PANEL
+        if kind not in MonitoringPoint.Kind.values:
+            raise ValueError(f"point {text!r}: kind must be one of {', '.join(MonitoringPoint.Kind.values)}")
+        return cls(parts[0], parts[1], kind)
+
+
+@transaction.atomic
+def configure_community(
+    *,
+    city_id: str,
+    name: str | None = None,
+    address: str | None = None,
+    site_credentials: dict[str, str] | None = None,
+    points: list[PointSpec] = (),
+) -> tuple[Community, list[str]]:
+    """Create or update a community. Returns it and a list of human-readable changes (secrets masked)."""
+    changes: list[str] = []
+    community = Community.objects.select_for_update().filter(city_id=city_id).first()
+    if community is None:
+        if not name or not address:
+            raise ValueError("a new community needs --name and --address")
+        community = Community(city_id=city_id, name=name)
+        community.set_address(address)
+        community.full_clean()
+        community.save()
+        changes.append(f"created community {city_id} “{name}” at {community.standard_address}")
+    else:
+        if name and name != community.name:
+            changes.append(f"name: “{community.name}” → “{name}”")
+            community.name = name
+        if address and str(parse_standard_address(address)) != community.standard_address:
+            old = community.standard_address
+            community.set_address(address)
+            changes.append(f"address: {old} → {community.standard_address}")
+        community.full_clean()
+        community.save()
+
+    if site_credentials:
+        credential = SiteCredential.objects.filter(community=community).first() or SiteCredential(community=community)
+        changed = [k for k, v in site_credentials.items() if getattr(credential, k, None) != v]
+        if changed:
+            for key, value in site_credentials.items():
+                setattr(credential, key, value)
+            credential.save()
+            shown = {k: ("******" if k in ("client_secret", "password") else site_credentials[k]) for k in changed}
+            changes.append("site credentials: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+
+    for spec in points:
+        point = MonitoringPoint.objects.filter(police_point_id=spec.police_point_id).first()
+        if point is not None and point.community_id != community.pk:
+            raise ValueError(f"point {spec.police_point_id} belongs to another community")
+        if point is None:
+            MonitoringPoint.objects.create(community=community, police_point_id=spec.police_point_id,
+                                           number=spec.number, kind=spec.kind)
+            changes.append(f"point {spec.police_point_id}: created “{spec.number}” ({spec.kind})")
+        elif (point.number, point.kind) != (spec.number, spec.kind):
+            changes.append(f"point {spec.police_point_id}: “{point.number}” ({point.kind}) → “{spec.number}” ({spec.kind})")
+            point.number, point.kind = spec.number, spec.kind
+            point.save(update_fields=["number", "kind"])
+    return community, changes

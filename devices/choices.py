@@ -1,0 +1,37 @@
+"""Code tables of the contract that several apps use."""
+
+from django.db import models
+
+
+class PlateType(models.TextChoices):
+    """Licence plate types (附录1 车型类型对应表)."""
+
+    LARGE = "01", "01 大型汽车"
+    SMALL = "02", "02 小型汽车"
+    EMBASSY = "03", "03 使馆汽车"
+    CONSULATE = "04", "04 领馆汽车"
+    OVERSEAS = "05", "05 境外汽车"
+    FOREIGN = "06", "06 外籍汽车"
+    MOTORCYCLE = "07", "07 普通摩托车"
+    MOPED = "08", "08 轻便摩托车"
+    EMBASSY_MOTORCYCLE = "09", "09 使馆摩托车"
+    CONSULATE_MOTORCYCLE = "10", "10 领馆摩托车"
+    OVERSEAS_MOTORCYCLE = "11", "11 境外摩托车"
+    FOREIGN_MOTORCYCLE = "12", "12 外籍摩托车"
+    LOW_SPEED = "13", "13 低速车"
+    TRACTOR = "14", "14 拖拉机"
+    TRAILER = "15", "15 挂车"
+    COACH = "16", "16 教练汽车"
+    COACH_MOTORCYCLE = "17", "17 教练摩托车"
+    TEST = "18", "18 试验汽车"
+    TEST_MOTORCYCLE = "19", "19 试验摩托车"
+    TEMPORARY_ENTRY = "20", "20 临时入境汽车"
+    TEMPORARY_ENTRY_MOTORCYCLE = "21", "21 临时入境摩托车"
+    TEMPORARY = "22", "22 临时行驶车"
+    POLICE = "23", "23 警用汽车"
+    POLICE_MOTORCYCLE = "24", "24 警用摩托"
+    FORMER_FARM_MACHINERY = "25", "25 原农机号牌"
+    HONG_KONG = "26", "26 香港入出境车"
+    MACAU = "27", "27 澳门入出境车"
+    LARGE_NEW_ENERGY = "51", "51 大型新能源汽车"
+    SMALL_NEW_ENERGY = "52", "52 小型新能源汽车"

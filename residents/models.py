@@ -1,0 +1,171 @@
+"""People of a community: residents, staff, service staff and visitors."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from afxq_portal.crypto import EncryptedTextField, keyed_hash
+from afxq_portal.pii import mask_id_card, mask_phone
+from communities.models import Community, Room
+
+
+class PersonType(models.TextChoices):
+    OWNER = "01", _("01 owner (住户)")
+    TENANT = "02", _("02 tenant (租户)")
+    PROPERTY_STAFF = "03", _("03 property staff (物业人员)")
+    SERVICE_STAFF = "04", _("04 service staff (服务人员)")
+    VISITOR = "05", _("05 visitor (来访人员)")
+
+
+# Types whose address is a 7-segment address resolved to a room.
+TYPES_WITH_ROOM = frozenset({PersonType.OWNER, PersonType.TENANT, PersonType.VISITOR})
+
+# apply-access `type` -> pass record `type` (interface 3).
+PASS_RECORD_TYPE = {
+    PersonType.OWNER: "USER",
+    PersonType.TENANT: "USER",
+    PersonType.PROPERTY_STAFF: "PROPERTY_STAFF",
+    PersonType.SERVICE_STAFF: "THE_WAITER",
+    PersonType.VISITOR: "VISITOR",
+}
+
+
+class Sex(models.TextChoices):
+    FEMALE = "0", _("female")
+    MALE = "1", _("male")
+    UNKNOWN = "2", _("unknown")
+
+
+class Source(models.TextChoices):
+    QR = "01", _("01 phone QR registration")
+    AI_ADMIN = "02", _("02 AI-layer admin")
+    IMPORT = "import", _("Excel initialisation")
+    MANUAL = "manual", _("entered in this portal")
+
+
+class Resident(models.Model):
+    COMMUNITY_PATH = "community"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending review")
+        ACTIVE = "active", _("active")
+        REJECTED = "rejected", _("rejected")
+        EXPIRED = "expired", _("expired")
+
+    class PhotoStatus(models.TextChoices):
+        NONE = "none", _("no photo")
+        PENDING = "pending", _("being fetched")
+        OK = "ok", _("stored")
+        FAILED = "failed", _("could not be fetched")
+
+    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="residents",
+                                  verbose_name=_("community"))
+    name = models.CharField(_("name"), max_length=50)
+    id_card = EncryptedTextField(_("ID card"))
+    id_card_hash = models.CharField(max_length=64, editable=False, db_index=True)
+    phone = EncryptedTextField(_("phone"))
+    sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices, default=Sex.UNKNOWN)
+    person_type = models.CharField(_("person type"), max_length=2, choices=PersonType.choices)
+    room = models.ForeignKey(Room, on_delete=models.PROTECT, null=True, blank=True, related_name="residents",
+                             verbose_name=_("room"))
+    address = models.CharField(_("address as received"), max_length=200, blank=True)
+    city_owner_id = models.CharField(_("city ownerId"), max_length=64, null=True, blank=True,
+                                     help_text=_("The person's id on the city platform (apply-access ownerId)."))
+    init_uuid = models.UUIDField(_("initialisation UUID"), null=True, blank=True, unique=True,
+                                 help_text=_("Given to people of the initialisation package; used as userId."))
+    ywlsh = models.CharField(_("business serial (ywlsh)"), max_length=64, blank=True, db_index=True)
+    source = models.CharField(_("source"), max_length=8, choices=Source.choices, default=Source.MANUAL)
+    valid_from = models.DateTimeField(_("valid from"), null=True, blank=True, help_text=_("Empty: long-term."))
+    valid_until = models.DateTimeField(_("valid until"), null=True, blank=True, help_text=_("Empty: long-term."))
+    photo = models.ImageField(_("photo"), upload_to="residents/photos/%Y/%m/", blank=True)
+    photo_url = models.URLField(_("photo URL"), max_length=500, blank=True)
+    photo_status = models.CharField(_("photo status"), max_length=8, choices=PhotoStatus.choices,
+                                    default=PhotoStatus.NONE)
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.PENDING,
+                              db_index=True)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                    related_name="+", verbose_name=_("reviewed by"))
+    reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
+    reject_reason = models.CharField(_("reason for rejection"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("resident")
+        verbose_name_plural = _("residents")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["community", "id_card_hash"], name="unique_resident_id_card"),
+            models.UniqueConstraint(fields=["community", "city_owner_id"], name="unique_resident_owner_id",
+                                    condition=models.Q(city_owner_id__isnull=False)),
+        ]
+        permissions = [("view_pii", _("Can see ID numbers and phones in clear"))]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({mask_id_card(self.id_card)})"
+
+    def save(self, *args, **kwargs) -> None:
+        self.id_card_hash = keyed_hash(self.id_card or "")
+        super().save(*args, **kwargs)
+
+    @property
+    def user_id(self) -> str:
+        """The `userId` every pass record of this person carries: the city ownerId, else the UUID."""
+        if self.city_owner_id:
+            return self.city_owner_id
+        return str(self.init_uuid) if self.init_uuid else ""
+
+    @property
+    def pass_record_type(self) -> str:
+        return PASS_RECORD_TYPE[PersonType(self.person_type)]
+
+    @property
+    def masked_id_card(self) -> str:
+        return mask_id_card(self.id_card)
+
+    @property
+    def masked_phone(self) -> str:
+        return mask_phone(self.phone)
+
+    def is_valid_at(self, moment=None) -> bool:  # noqa: ANN001 - datetime
+        moment = moment or timezone.now()
+        if self.status != self.Status.ACTIVE:
+            return False
+        if self.valid_from and moment < self.valid_from:
+            return False
+        return not (self.valid_until and moment > self.valid_until)
+
+    @staticmethod
+    def new_init_uuid() -> uuid.UUID:
+        return uuid.uuid4()
+
+
+class ResidentChange(models.Model):
+    """History of a person: every status change and every update from the city, who and why."""
+
+    COMMUNITY_PATH = "resident__community"
+
+    resident = models.ForeignKey(Resident, on_delete=models.CASCADE, related_name="changes",
+                                 verbose_name=_("resident"))
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="+", verbose_name=_("by"))
+    actor_label = models.CharField(_("by (label)"), max_length=100, blank=True,
+                                   help_text=_("For changes made by the system or the city platform."))
+    from_status = models.CharField(_("from"), max_length=8, blank=True)
+    to_status = models.CharField(_("to"), max_length=8, blank=True)
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("resident change")
+        verbose_name_plural = _("resident changes")
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status}→{self.to_status}"

@@ -1,0 +1,148 @@
+"""The one set of rules for a person entering the system, whatever the door: the city's
+apply-access call, an Excel row, an admin form. Callers map their own field names to ours and
+put their own label in front of each problem's message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from afxq_portal.validators import id_card_problem, normalise_id_card, normalise_phone, phone_problem
+from communities.addresses import (
+    AddressError,
+    SevenSegmentAddress,
+    differing_part,
+    normalise,
+    parse_seven_segment,
+    parse_standard_address,
+)
+from communities.models import Building, Community, Room
+
+from .models import TYPES_WITH_ROOM, PersonType, Sex
+
+_SEX_LABELS = {"女": Sex.FEMALE, "男": Sex.MALE, "未知": Sex.UNKNOWN}
+_TYPE_LABELS = {"住户": "01", "业主": "01", "租户": "02", "物业人员": "03", "服务人员": "04", "来访人员": "05", "访客": "05"}
+NAME_MAX_LENGTH = 50
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    field: str
+    message: str
+
+
+@dataclass
+class CleanPerson:
+    name: str
+    id_card: str
+    phone: str
+    sex: str
+    person_type: str
+    address: str
+    seven_segment: SevenSegmentAddress | None
+    valid_from: dt.datetime | None
+    valid_until: dt.datetime | None
+
+
+def clean_sex(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return None
+    text = normalise(str(value)) if value is not None else ""
+    if text in _SEX_LABELS:
+        return _SEX_LABELS[text]
+    return text if text in Sex.values else None
+
+
+def clean_person_type(value: Any) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    text = normalise(str(value))
+    text = _TYPE_LABELS.get(text, text)
+    if text.isdigit() and len(text) == 1:
+        text = "0" + text
+    return text if text in PersonType.values else None
+
+
+def check_address(community: Community, person_type: str, address: str) -> tuple[SevenSegmentAddress | None, str | None]:
+    """Parse the address the way the type requires and check that it lies in the community."""
+    try:
+        if person_type in TYPES_WITH_ROOM:
+            parsed = parse_seven_segment(address)
+            standard = parsed.standard
+        else:
+            parsed, standard = None, parse_standard_address(address)
+    except AddressError as exc:
+        return None, str(exc)
+    problem = differing_part(standard, community.parsed_address)
+    if problem:
+        return None, _("is outside the community: %(problem)s") % {"problem": problem}
+    return parsed, None
+
+
+def check_person(community: Community, raw: Mapping[str, Any]) -> tuple[CleanPerson | None, list[FieldProblem]]:
+    """Check one person. ``raw`` has our field names; valid_from/valid_until are datetimes or None."""
+    problems: list[FieldProblem] = []
+
+    name = normalise(str(raw.get("name") or "")) if raw.get("name") is not None else ""
+    if not name:
+        problems.append(FieldProblem("name", _("is required")))
+    elif len(name) > NAME_MAX_LENGTH:
+        problems.append(FieldProblem("name", _("is longer than %(n)d characters") % {"n": NAME_MAX_LENGTH}))
+
+    id_card = normalise_id_card(normalise(str(raw.get("id_card") or "")))
+    problem = id_card_problem(id_card) if id_card else _("is required")
+    if problem:
+        problems.append(FieldProblem("id_card", problem))
+
+    phone = normalise_phone(normalise(str(raw.get("phone") or "")))
+    problem = phone_problem(phone)
+    if problem:
+        problems.append(FieldProblem("phone", problem))
+
+    sex = clean_sex(raw.get("sex"))
+    if sex is None:
+        problems.append(FieldProblem("sex", _("must be 0 (female), 1 (male) or 2 (unknown)")))
+
+    person_type = clean_person_type(raw.get("person_type"))
+    if person_type is None:
+        problems.append(FieldProblem("person_type", _("must be one of 01 to 05")))
+
+    address = normalise(str(raw.get("address") or ""))
+    seven_segment = None
+    if not address:
+        problems.append(FieldProblem("address", _("is required")))
+    elif person_type is not None:
+        seven_segment, problem = check_address(community, person_type, address)
+        if problem:
+            problems.append(FieldProblem("address", problem))
+
+    valid_from, valid_until = raw.get("valid_from"), raw.get("valid_until")
+    if valid_from and valid_until and valid_until < valid_from:
+        problems.append(FieldProblem("valid_until", _("is before the start of validity")))
+
+    if problems:
+        return None, problems
+    return CleanPerson(name, id_card, phone, sex, person_type, address, seven_segment,
+                       valid_from, valid_until), []
+
+
+def resolve_room(community: Community, address: SevenSegmentAddress, *, create: bool) -> tuple[Room | None, bool]:
+    """Find the room of a 7-segment address, creating the building and room (flagged for staff to
+    confirm) when ``create`` is true. Returns (room, created)."""
+    room = Room.objects.filter(
+        building__community=community, building__number=address.building,
+        unit=address.unit, floor=address.floor, number=address.room,
+    ).select_related("building").first()
+    if room is not None or not create:
+        return room, False
+    building, _created = Building.objects.get_or_create(
+        community=community, number=address.building, defaults={"needs_confirmation": True})
+    room, created = Room.objects.get_or_create(
+        building=building, unit=address.unit, floor=address.floor, number=address.room,
+        defaults={"needs_confirmation": True})
+    return room, created

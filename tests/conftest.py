@@ -1,0 +1,69 @@
+"""Shared fixtures. Personas for tenancy (healthchecks style):
+
+- Alice is property staff of community A; Bob is her colleague in A;
+- Charlie is property staff of community B only, so he has no access to A;
+- Gary is the guard of community A; Root is the platform administrator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.factories import CommunityFactory, GuardFactory, MembershipFactory, UserFactory
+from tests.processes import ManagedProcess, start_worker
+
+
+@pytest.fixture
+def community_a(db):  # noqa: ANN001, ANN201
+    return CommunityFactory(name="锦江花园", city_id="CITY-A", district="锦江区", street="观音桥55号")
+
+
+@pytest.fixture
+def community_b(db):  # noqa: ANN001, ANN201
+    return CommunityFactory(name="青羊小区", city_id="CITY-B", district="青羊区", street="草市街1号")
+
+
+@pytest.fixture
+def alice(community_a):  # noqa: ANN001, ANN201
+    return MembershipFactory(user=UserFactory(username="alice"), community=community_a).user
+
+
+@pytest.fixture
+def bob(community_a):  # noqa: ANN001, ANN201
+    return MembershipFactory(user=UserFactory(username="bob"), community=community_a).user
+
+
+@pytest.fixture
+def charlie(community_b):  # noqa: ANN001, ANN201
+    return MembershipFactory(user=UserFactory(username="charlie"), community=community_b).user
+
+
+@pytest.fixture
+def gary(community_a):  # noqa: ANN001, ANN201
+    return GuardFactory(community=community_a, name="门卫老王", phone="13900000001").user
+
+
+@pytest.fixture
+def root(db):  # noqa: ANN001, ANN201
+    return UserFactory(username="root", is_superuser=True)
+
+
+@pytest.fixture
+def output_dir(request: pytest.FixtureRequest) -> Path:
+    """A folder for a test's artefacts (screenshots, logs), kept after the run."""
+    folder = Path(__file__).resolve().parent.parent / "test-output" / request.node.name.replace("/", "_")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def celery_worker(transactional_db, output_dir: Path) -> Iterator[ManagedProcess]:  # noqa: ANN001
+    """A real Celery worker process (prefork, 2 children) on the test database and broker."""
+    worker = start_worker(output_dir)
+    try:
+        yield worker
+    finally:
+        worker.stop()

@@ -1,0 +1,83 @@
+"""The outbox: everything that must reach the city platform is a row here first."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from communities.models import Community
+
+
+class Endpoint(models.TextChoices):
+    """Where a record goes: the path under CITY_PLATFORM_BASE_URL, or the registration callback."""
+
+    PASS_RECORD = "person-inout-info", _("pass records (通行记录)")
+    FACE_SNAPSHOT = "image/people", _("face snapshots (抓拍人像)")
+    CAR_SNAPSHOT = "image/car", _("vehicle snapshots (抓拍车辆)")
+    REGISTRATION_CALLBACK = "registration-callback", _("registration callback (人员登记回调)")
+
+
+class UploadBatch(models.Model):
+    """One request to the city: which records went, and what came back."""
+
+    COMMUNITY_PATH = "community"
+
+    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="upload_batches",
+                                  verbose_name=_("community"))
+    endpoint = models.CharField(_("endpoint"), max_length=32, choices=Endpoint.choices)
+    started_at = models.DateTimeField(_("started at"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    record_count = models.PositiveIntegerField(_("records"), default=0)
+    body_bytes = models.PositiveIntegerField(_("body bytes"), default=0)
+    http_status = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
+    response_code = models.CharField(_("response code"), max_length=16, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    worker = models.CharField(_("worker"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("upload batch")
+        verbose_name_plural = _("upload batches")
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} × {self.record_count} @ {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+
+class OutboxRecord(models.Model):
+    COMMUNITY_PATH = "community"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        IN_FLIGHT = "in_flight", _("being sent")
+        SENT = "sent", _("sent")
+        DEAD = "dead", _("dead letter")
+
+    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="outbox",
+                                  verbose_name=_("community"))
+    endpoint = models.CharField(_("endpoint"), max_length=32, choices=Endpoint.choices)
+    # The record's fields exactly as the contract names them, without the images.
+    fields = models.JSONField(_("fields"), default=dict)
+    # Contract image field name -> path in default storage (MEDIA_ROOT), e.g. {"imageBase64": "outbox/…jpg"}.
+    images = models.JSONField(_("images"), default=dict, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now)
+    lease_until = models.DateTimeField(_("lease until"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    batch = models.ForeignKey(UploadBatch, on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="records", verbose_name=_("last batch"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("outbox record")
+        verbose_name_plural = _("outbox records")
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["community", "endpoint", "status", "next_attempt_at"], name="outbox_due"),
+            models.Index(fields=["status", "sent_at"], name="outbox_retention"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} #{self.pk} ({self.status})"

@@ -1,0 +1,49 @@
+"""The outbox's entry point for every app that produces something for the city."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from communities.models import Community
+
+from .models import Endpoint, OutboxRecord
+
+DRAIN_TASK = "uploads.drain_outbox"
+
+
+def enqueue_record(
+    *, community: Community, endpoint: str, fields: Mapping, images: Mapping[str, bytes] | None = None
+) -> OutboxRecord:
+    """Store one record for the city. Call it inside the transaction that produced the record, so
+    that the record exists if and only if its source does. Images (JPEG bytes already within the
+    city's limits) go to file storage; the row keeps their paths. A drain task is nudged on commit;
+    if that message is lost, the periodic sweep finds the row anyway."""
+    if endpoint not in Endpoint.values:
+        raise ValueError(f"unknown endpoint {endpoint!r}")
+    day = timezone.localdate().strftime("%Y/%m/%d")
+    stored: dict[str, str] = {}
+    for field_name, data in (images or {}).items():
+        path = f"outbox/{community.pk}/{day}/{uuid.uuid4().hex}.jpg"
+        stored[field_name] = default_storage.save(path, ContentFile(data))
+    record = OutboxRecord.objects.create(community=community, endpoint=endpoint, fields=dict(fields), images=stored)
+    transaction.on_commit(lambda: nudge_drain(community.pk, endpoint))
+    return record
+
+
+def nudge_drain(community_id: int, endpoint: str) -> None:
+    """Ask a worker to drain one community's endpoint now. Best effort: never raises, since the
+    beat sweep guarantees delivery without it."""
+    from afxq_portal.celery_app import app
+
+    try:
+        app.send_task(DRAIN_TASK, args=[community_id, endpoint])
+    except Exception:  # the broker is down: the sweep will pick the rows up
+        import logging
+
+        logging.getLogger(__name__).warning("could not nudge drain of %s/%s", community_id, endpoint, exc_info=True)
