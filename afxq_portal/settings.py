@@ -85,7 +85,7 @@ TEMPLATES = [
 WSGI_APPLICATION = "afxq_portal.wsgi.application"
 
 # --- Database -------------------------------------------------------------------------------------
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES = {"default": env.db("DATABASE_URL", default=_dev_default(f"sqlite:///{BASE_DIR / 'db.sqlite3'}"))}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0))
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Workers and the web server write concurrently: wait for the lock instead of failing at once.
@@ -151,7 +151,7 @@ else:
 # --- Celery ---------------------------------------------------------------------------------------
 # With no broker configured, kombu's filesystem transport: no server needed, shared by every
 # process on this machine that points at the same folder.
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=_dev_default("filesystem://"))
 CELERY_BROKER_FOLDER = env.path("CELERY_BROKER_FOLDER", default=BASE_DIR / "var" / "broker")
 if TESTING and CELERY_BROKER_URL == "filesystem://" and "CELERY_BROKER_FOLDER" not in os.environ:
     CELERY_BROKER_FOLDER = Path(tempfile.gettempdir()) / f"afxq-test-broker-{RUN_ID}"
