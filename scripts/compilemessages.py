@@ -10,7 +10,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
-    for po_path in ROOT.glob("*/locale/*/LC_MESSAGES/*.po"):
+    # Apps keep theirs in <app>/locale; project-wide strings (templates, afxq_portal/) live in ./locale.
+    po_paths = [*ROOT.glob("locale/*/LC_MESSAGES/*.po"), *ROOT.glob("*/locale/*/LC_MESSAGES/*.po")]
+    for po_path in po_paths:
         if ".venv" in po_path.parts:
             continue
         mo_path = po_path.with_suffix(".mo")
