@@ -176,9 +176,20 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(env.path("CELERY_BEAT_SCHEDULE", default=BASE_DIR / "var" / "celerybeat-schedule"))
 # Periodic tasks: each app adds its own entries in its tasks module's BEAT_SCHEDULE (collected in celery_app).
 CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE["residents-expire"] = {"task": "residents.expire_residents", "schedule": 300.0}
 
 # --- The city platform ----------------------------------------------------------------------------
 CITY_PLATFORM_BASE_URL = env("CITY_PLATFORM_BASE_URL", default="http://afxq.cdnet110.com").rstrip("/")
+
+# --- Devices (ingest API, face list) -------------------------------------------------------------
+# Events dated further in the future than this are refused (device clocks drift); older than the
+# age limit too. The face list holds back changes younger than the settle time (see devices/faces.py).
+DEVICE_EVENT_MAX_FUTURE_SKEW_SECONDS = env.int("DEVICE_EVENT_MAX_FUTURE_SKEW_SECONDS", default=300)
+DEVICE_EVENT_MAX_AGE_DAYS = env.int("DEVICE_EVENT_MAX_AGE_DAYS", default=30)
+DEVICE_FACE_LIST_SETTLE_SECONDS = env.int("DEVICE_FACE_LIST_SETTLE_SECONDS", default=5)
+DEVICE_API_MAX_BODY_BYTES = env.int("DEVICE_API_MAX_BODY_BYTES", default=64 * 1024 * 1024)
+# The manual's example sends licensePlateType as a number (2); False sends the code "02".
+CITY_PLATE_TYPE_AS_NUMBER = env.bool("CITY_PLATE_TYPE_AS_NUMBER", default=True)
 
 # --- REST framework -------------------------------------------------------------------------------
 REST_FRAMEWORK = {

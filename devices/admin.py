@@ -11,7 +11,8 @@ from communities.admin import point_name_flag
 from communities.admin_scope import ScopedModelAdmin, scoped_queryset
 from communities.models import Community
 
-from .models import MonitoringPoint
+from .keys import issue_device_key, reissue_device_key, revoke_device_key
+from .models import Device, MonitoringPoint
 from .points import import_provincial_names, parse_point_name_lines
 
 
@@ -83,3 +84,56 @@ class MonitoringPointAdmin(ScopedModelAdmin):
         context = {**self.admin_site.each_context(request), "form": form, "opts": self.model._meta,
                    "title": _("Import provincial point names")}
         return render(request, "admin/devices/monitoringpoint/import_names.html", context)
+
+
+@admin.register(Device)
+class DeviceAdmin(ScopedModelAdmin):
+    """Devices and their keys. A key is shown once, on the page that follows its creation, and never
+    again: it is stored only as a hash. Lost keys are replaced (reissued), not recovered."""
+
+    list_display = ["__str__", "point", "key_prefix", "key_state", "last_seen_at", "last_seen_ip",
+                    "accepted_count", "refused_count"]
+    list_filter = ["point__kind", "point__community"]
+    search_fields = ["name", "key_prefix", "point__number", "point__police_point_id"]
+    fields = ["point", "name", "key_prefix", "issued_by", "created_at", "revoked_at", "revoked_by",
+              "last_seen_at", "last_seen_ip", "accepted_count", "refused_count", "last_refusal"]
+    readonly_fields = ["key_prefix", "issued_by", "created_at", "revoked_at", "revoked_by", "last_seen_at",
+                       "last_seen_ip", "accepted_count", "refused_count", "last_refusal"]
+    actions = ["revoke_keys", "reissue_keys"]
+
+    @admin.display(description=_("key"))
+    def key_state(self, device: Device) -> str:
+        return str(_("revoked")) if device.is_revoked else str(_("active"))
+
+    def save_model(self, request: HttpRequest, obj: Device, form: forms.Form, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        device, key = issue_device_key(point=obj.point, name=obj.name, acting_user=request.user)
+        obj.pk, obj._state.adding = device.pk, False
+        obj.refresh_from_db()
+        request._issued_device_keys = [(device, key)]
+
+    def response_add(self, request: HttpRequest, obj: Device, post_url_continue: str | None = None) -> HttpResponse:
+        issued = getattr(request, "_issued_device_keys", None)
+        if issued:
+            return self.show_keys(request, issued)
+        return super().response_add(request, obj, post_url_continue)
+
+    def show_keys(self, request: HttpRequest, issued: list[tuple[Device, str]]) -> HttpResponse:
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "issued": issued,
+                   "title": _("Device keys: copy them now")}
+        response = render(request, "admin/devices/device/keys_issued.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description=_("Revoke the keys of the selected devices"))
+    def revoke_keys(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
+        for device in queryset:
+            revoke_device_key(device, acting_user=request.user)
+        messages.success(request, _("%(n)d keys revoked.") % {"n": queryset.count()})
+
+    @admin.action(description=_("Issue new keys for the selected devices (the old keys stop working)"))
+    def reissue_keys(self, request: HttpRequest, queryset) -> HttpResponse:  # noqa: ANN001
+        issued = [(device, reissue_device_key(device, acting_user=request.user)) for device in queryset]
+        return self.show_keys(request, issued)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from communities.models import Community
@@ -46,3 +48,103 @@ class MonitoringPoint(models.Model):
     def name_matches(self) -> bool:
         """The manual: 点位编号 must equal the provincial 点位名称, character for character."""
         return bool(self.provincial_name) and self.number == self.provincial_name
+
+
+class Device(models.Model):
+    """A face panel or snapshot camera at one monitoring point. It authenticates with an API key
+    (``Authorization: Token <key>``) that is shown once and stored only as a SHA-256 hash: keys are
+    256-bit random, so a fast hash is enough and a database leak reveals no usable key."""
+
+    COMMUNITY_PATH = "point__community"
+
+    point = models.ForeignKey(MonitoringPoint, on_delete=models.CASCADE, related_name="devices",
+                              verbose_name=_("monitoring point"))
+    name = models.CharField(_("name"), max_length=100, blank=True,
+                            help_text=_("e.g. the vendor and serial number"))
+    key_prefix = models.CharField(_("key prefix"), max_length=16, unique=True, editable=False,
+                                  help_text=_("The first characters of the key, to recognise it; not secret."))
+    key_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                  related_name="+", verbose_name=_("key issued by"))
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+", verbose_name=_("revoked by"))
+    last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
+    last_seen_ip = models.GenericIPAddressField(_("last address"), null=True, blank=True)
+    accepted_count = models.PositiveIntegerField(_("events accepted"), default=0)
+    refused_count = models.PositiveIntegerField(_("events refused"), default=0)
+    last_refusal = models.CharField(_("last refusal"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("device")
+        verbose_name_plural = _("devices")
+        ordering = ["point", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.key_prefix} @ {self.point.number}"
+
+    @property
+    def community(self) -> Community:
+        return self.point.community
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class DeviceEvent(models.Model):
+    """One event a device sent and we accepted: its id is the ``outId`` the city sees."""
+
+    COMMUNITY_PATH = "community"
+
+    class Kind(models.TextChoices):
+        PASS = "pass", _("pass (通行记录)")
+        FACE = "face", _("face snapshot (抓拍人像)")
+        CAR = "car", _("vehicle snapshot (抓拍车辆)")
+
+    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="device_events",
+                                  verbose_name=_("community"))
+    device = models.ForeignKey(Device, on_delete=models.SET_NULL, null=True, related_name="events",
+                               verbose_name=_("device"))
+    point = models.ForeignKey(MonitoringPoint, on_delete=models.SET_NULL, null=True, related_name="+",
+                              verbose_name=_("monitoring point"))
+    kind = models.CharField(_("kind"), max_length=4, choices=Kind.choices)
+    occurred_at = models.DateTimeField(_("time of the event"))
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True, db_index=True)
+    # Residents belong to another app; a plain id keeps the event when the person is deleted.
+    resident_id = models.BigIntegerField(_("resident id"), null=True, blank=True)
+    direction = models.CharField(_("direction"), max_length=3, choices=Direction.choices, blank=True)
+    plate = models.CharField(_("licence plate"), max_length=16, blank=True)
+    outbox_record = models.ForeignKey("uploads.OutboxRecord", on_delete=models.SET_NULL, null=True, blank=True,
+                                      related_name="+", verbose_name=_("outbox record"))
+
+    class Meta:
+        verbose_name = _("device event")
+        verbose_name_plural = _("device events")
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk}"
+
+    @property
+    def out_id(self) -> str:
+        return str(self.pk)
+
+
+class FaceTombstone(models.Model):
+    """A resident deleted from the database, kept so the face list can tell devices to forget them."""
+
+    COMMUNITY_PATH = "community"
+
+    # No database constraint: tombstones are written while a community's residents are deleted with
+    # it, and a deferred foreign key would then fail at commit.
+    community = models.ForeignKey(Community, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    resident_id = models.BigIntegerField()
+    deleted_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["deleted_at", "id"]
+
+    def __str__(self) -> str:
+        return f"resident #{self.resident_id} deleted {self.deleted_at:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,439 @@
+"""Ingest: events from devices become device events and outbox rows, one answer per event.
+
+Every event is checked field by field; a refused event names the field and the reason and is counted
+on the device. An accepted event is stored together with its outbox row in one transaction, with its
+images already made to meet the city's rules (``devices.images``). The point, the community and the
+``policePointId`` come from the device's key, never from the body.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from afxq_portal.validators import id_card_problem, normalise_id_card
+from residents.models import Resident
+from uploads.models import Endpoint
+from uploads.services import enqueue_record
+
+from . import images
+from .choices import PlateType
+from .models import Device, DeviceEvent, Direction, MonitoringPoint
+
+logger = logging.getLogger(__name__)
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+CITY_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+MAX_EVENTS_PER_REQUEST = 100
+MAX_SNAPSHOT_IMAGES = 3
+
+# Province abbreviations of mainland plates.
+_PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
+# Province + issuing-office letter + 5 characters (the last may be 挂学警港澳领使), or 6 for new energy
+# (D/F/A–K… mixes letters and digits). I and O are never used, to avoid confusion with 1 and 0.
+_PLATE_RE = re.compile(
+    rf"^[{_PROVINCES}][A-HJ-NP-Z](?:[A-HJ-NP-Z0-9]{{4}}[A-HJ-NP-Z0-9挂学警港澳领使]|[A-HJ-NP-Z0-9]{{6}})$"
+)
+_CITY_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+_DATA_URL_RE = re.compile(r"^data:image/[a-z]+;base64,", re.IGNORECASE)
+
+
+class Refused(Exception):
+    def __init__(self, field_name: str, reason: str) -> None:
+        super().__init__(f"{field_name}: {reason}")
+        self.field = field_name
+        self.reason = reason
+
+
+@dataclass
+class Answer:
+    index: int
+    event: DeviceEvent | None = None
+    errors: list[Refused] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        if self.event is not None:
+            return {"index": self.index, "status": "accepted", "id": self.event.out_id}
+        first = self.errors[0]
+        return {"index": self.index, "status": "refused", "field": first.field, "reason": first.reason,
+                "errors": [{"field": e.field, "reason": e.reason} for e in self.errors]}
+
+
+# --- Field checks: each returns the clean value or raises Refused naming the field -------------------
+
+def future_skew() -> timedelta:
+    return timedelta(seconds=getattr(settings, "DEVICE_EVENT_MAX_FUTURE_SKEW_SECONDS", 300))
+
+
+def max_age() -> timedelta:
+    return timedelta(days=getattr(settings, "DEVICE_EVENT_MAX_AGE_DAYS", 30))
+
+
+def clean_time(value: Any, field_name: str = "time") -> datetime:
+    """ISO 8601 with an offset, or ``yyyy-MM-dd HH:mm:ss`` taken as Asia/Shanghai; not too far in the
+    future (clocks of devices drift: DEVICE_EVENT_MAX_FUTURE_SKEW_SECONDS) nor older than
+    DEVICE_EVENT_MAX_AGE_DAYS."""
+    if not isinstance(value, str) or not value.strip():
+        raise Refused(field_name, _("is required (ISO 8601 with offset, or yyyy-MM-dd HH:mm:ss)"))
+    text = value.strip()
+    if _CITY_TIME_RE.match(text):
+        try:
+            moment = datetime.strptime(text, CITY_TIME_FORMAT).replace(tzinfo=SHANGHAI)
+        except ValueError as exc:
+            raise Refused(field_name, _("is not a real date and time")) from exc
+    else:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise Refused(field_name, _("is not ISO 8601 with offset nor yyyy-MM-dd HH:mm:ss")) from exc
+        if moment.tzinfo is None:
+            raise Refused(field_name, _("has no offset: add one (e.g. +08:00) or use yyyy-MM-dd HH:mm:ss"))
+    now = timezone.now()
+    if moment > now + future_skew():
+        raise Refused(field_name, _("is %(s)d seconds in the future; at most %(max)d are tolerated")
+                      % {"s": (moment - now).total_seconds(), "max": future_skew().total_seconds()})
+    if moment < now - max_age():
+        raise Refused(field_name, _("is older than %(days)d days") % {"days": max_age().days})
+    return moment
+
+
+def city_time(moment: datetime) -> str:
+    return moment.astimezone(SHANGHAI).strftime(CITY_TIME_FORMAT)
+
+
+def clean_direction(value: Any, point: MonitoringPoint) -> str:
+    if value in (None, ""):
+        return point.default_direction
+    if isinstance(value, str) and value.strip().lower() in Direction.values:
+        return value.strip().lower()
+    raise Refused("direction", _("must be “in” or “out”"))
+
+
+def clean_pass_type(value: Any, point: MonitoringPoint) -> int:
+    """passType: 0 in, 1 out (the point's direction when absent)."""
+    if value in (None, ""):
+        return 0 if point.default_direction == Direction.IN else 1
+    if isinstance(value, bool) or str(value).strip() not in ("0", "1"):
+        raise Refused("passType", _("must be 0 (in) or 1 (out)"))
+    return int(str(value).strip())
+
+
+def clean_plate(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise Refused("plate", _("is required"))
+    plate = value.strip().upper().replace(" ", "").replace("·", "")
+    if not _PLATE_RE.match(plate):
+        raise Refused("plate", _("is not a licence plate: a province character, a letter, then 5 characters "
+                                 "(6 for new-energy plates), e.g. 川A12345 or 川AD12345"))
+    return plate
+
+
+def clean_plate_type(value: Any) -> str:
+    """A code of the contract's table (附录1), given as "02" or 2."""
+    if value in (None, ""):
+        raise Refused("plateType", _("is required (a code 01–52 of the plate type table)"))
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit():
+        raise Refused("plateType", _("must be a code of the plate type table (01–27, 51, 52)"))
+    code = f"{int(text):02d}"
+    if code not in PlateType.values:
+        raise Refused("plateType", _("%(code)s is not in the plate type table (01–27, 51, 52)") % {"code": code})
+    return code
+
+
+def contract_plate_type(code: str) -> int | str:
+    """The manual's example sends a number; CITY_PLATE_TYPE_AS_NUMBER=False sends "02" instead."""
+    return int(code) if getattr(settings, "CITY_PLATE_TYPE_AS_NUMBER", True) else code
+
+
+def clean_id_number(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise Refused("idNumber", _("must be a string"))
+    problem = id_card_problem(value)
+    if problem:
+        raise Refused("idNumber", _("ID card %(problem)s") % {"problem": problem})
+    return normalise_id_card(value)
+
+
+def clean_person_name(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or len(value.strip()) > 50:
+        raise Refused("personName", _("must be text of at most 50 characters"))
+    return value.strip() or None
+
+
+def find_resident(community_id: int, value: Any, moment: datetime) -> Resident:
+    """The person of a pass, by the city ownerId, the initialisation UUID or our id, in this community
+    only; refused unless they may pass at ``moment``."""
+    if value in (None, "") or isinstance(value, bool):
+        raise Refused("person", _("is required (our resident id, the city ownerId or the initialisation UUID)"))
+    text = str(value).strip()
+    residents = Resident.objects.filter(community_id=community_id)
+    resident = residents.filter(city_owner_id=text).first()
+    if resident is None:
+        try:
+            resident = residents.filter(init_uuid=uuid.UUID(text)).first()
+        except ValueError:
+            resident = None
+    if resident is None and text.isdigit():
+        resident = residents.filter(pk=int(text)).first()
+    if resident is None:
+        raise Refused("person", _("unknown person in this community"))
+    refusals = {
+        Resident.Status.PENDING: _("the resident is not yet approved"),
+        Resident.Status.REJECTED: _("the resident was rejected"),
+        Resident.Status.EXPIRED: _("the resident has expired"),
+    }
+    if resident.status in refusals:
+        raise Refused("person", refusals[resident.status])
+    if not resident.is_valid_at(moment):
+        raise Refused("person", _("the time is outside the resident's validity window"))
+    if not resident.user_id:
+        raise Refused("person", _("the resident has no city userId (ownerId or initialisation UUID) yet"))
+    return resident
+
+
+def image_bytes(value: Any, field_name: str) -> bytes:
+    """An image as base64 text (JSON) or an uploaded file (multipart)."""
+    if isinstance(value, UploadedFile):
+        if value.size > images.MAX_INPUT_BYTES:
+            raise Refused(field_name, _("the image is %(n)d bytes; at most %(max)d are accepted")
+                          % {"n": value.size, "max": images.MAX_INPUT_BYTES})
+        return value.read()
+    if not isinstance(value, str) or not value.strip():
+        raise Refused(field_name, _("is required (base64 text, or a file in multipart)"))
+    text = _DATA_URL_RE.sub("", value.strip())
+    if len(text) > images.MAX_INPUT_BYTES * 4 // 3 + 4:
+        raise Refused(field_name, _("the image is larger than %(max)d bytes") % {"max": images.MAX_INPUT_BYTES})
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise Refused(field_name, _("is not valid base64")) from exc
+
+
+def image_list(value: Any) -> list[Any]:
+    if value in (None, "", []):
+        raise Refused("images", _("at least one image is required"))
+    values = value if isinstance(value, list) else [value]
+    if len(values) > MAX_SNAPSHOT_IMAGES:
+        raise Refused("images", _("at most %(n)d images per snapshot") % {"n": MAX_SNAPSHOT_IMAGES})
+    return values
+
+
+def processed(value: Any, field_name: str, kind: str) -> bytes:
+    data = image_bytes(value, field_name)
+    try:
+        return images.process(data, kind).data
+    except images.ImageRefused as exc:
+        raise Refused(field_name, str(exc)) from exc
+
+
+# --- The three kinds of event ----------------------------------------------------------------------
+
+@dataclass
+class Draft:
+    """An event that passed every check: what to store and what to send."""
+
+    kind: str
+    endpoint: str
+    occurred_at: datetime
+    fields: dict[str, Any]
+    images: dict[str, bytes]
+    resident_id: int | None = None
+    direction: str = ""
+    plate: str = ""
+
+
+class Checker:
+    """Runs the checks of one event and keeps every refusal (one per field), not only the first."""
+
+    def __init__(self) -> None:
+        self.errors: list[Refused] = []
+
+    def __call__(self, check: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return check(*args)
+        except Refused as exc:
+            self.errors.append(exc)
+            return None
+
+
+PASS_FIELDS = {"person", "direction", "time", "image", "faceImage"}
+FACE_FIELDS = {"passType", "time", "images", "idNumber", "personName"}
+CAR_FIELDS = {"plate", "plateType", "passType", "time", "images"}
+# Taken from the device key: saying them in the body is a mistake worth telling the device about.
+KEY_FIELDS = {"communityId", "policePointId", "point", "community"}
+
+
+def unknown_fields(event: dict, allowed: set[str]) -> list[Refused]:
+    refusals = []
+    for name in sorted(set(event) - allowed):
+        if name in KEY_FIELDS:
+            refusals.append(Refused(name, _("is not accepted: the point and community come from the device key")))
+        else:
+            refusals.append(Refused(name, _("unknown field")))
+    return refusals
+
+
+def check_pass_event(device: Device, event: dict) -> Draft | list[Refused]:
+    point, community = device.point, device.point.community
+    check = Checker()
+    check.errors += unknown_fields(event, PASS_FIELDS)
+    moment = check(clean_time, event.get("time"))
+    direction = check(clean_direction, event.get("direction"), point)
+    resident = check(find_resident, community.pk, event.get("person"), moment) if moment else None
+    if "image" not in event or event.get("image") in (None, ""):
+        check.errors.append(Refused("image", _("is required (the capture)")))
+    if check.errors:
+        return check.errors
+    capture = check(image_bytes, event["image"], "image")
+    crop = check(image_bytes, event["faceImage"], "faceImage") if event.get("faceImage") not in (None, "") else None
+    if check.errors:
+        return check.errors
+    try:
+        small, big = images.pass_record_images(capture, crop)
+    except images.ImageRefused as exc:
+        return [Refused("faceImage" if exc.source == "face_crop" else "image", str(exc))]
+    fields = {
+        "way": "FACE",
+        "openDate": city_time(moment),
+        "communityId": community.city_id,
+        "type": resident.pass_record_type,
+        "userId": resident.user_id,
+        "policePointId": point.police_point_id,
+        "inout": direction,
+        "source": "THIRDPARTY_CLIENT",
+    }
+    return Draft(DeviceEvent.Kind.PASS, Endpoint.PASS_RECORD, moment, fields,
+                 {"imageBase64": small.data, "bigImageBase64": big.data},
+                 resident_id=resident.pk, direction=direction)
+
+
+def snapshot_images(check: Checker, event: dict) -> dict[str, bytes]:
+    values = check(image_list, event.get("images")) or []
+    out: dict[str, bytes] = {}
+    for number, value in enumerate(values, start=1):
+        data = check(processed, value, f"images[{number - 1}]", images.SNAPSHOT)
+        if data is not None:
+            out[f"photoBase{number}"] = data
+    return out
+
+
+def check_face_snapshot(device: Device, event: dict) -> Draft | list[Refused]:
+    point, community = device.point, device.point.community
+    check = Checker()
+    check.errors += unknown_fields(event, FACE_FIELDS)
+    moment = check(clean_time, event.get("time"))
+    pass_type = check(clean_pass_type, event.get("passType"), point)
+    id_number = check(clean_id_number, event.get("idNumber"))
+    name = check(clean_person_name, event.get("personName"))
+    if check.errors:
+        return check.errors
+    photos = snapshot_images(check, event)
+    if check.errors:
+        return check.errors
+    fields: dict[str, Any] = {"passType": pass_type, "passDate": city_time(moment),
+                              "policePointId": point.police_point_id, "communityId": community.city_id}
+    if id_number:
+        fields["idNumber"] = id_number
+    if name:
+        fields["personName"] = name
+    return Draft(DeviceEvent.Kind.FACE, Endpoint.FACE_SNAPSHOT, moment, fields, photos,
+                 direction=Direction.IN if pass_type == 0 else Direction.OUT)
+
+
+def check_car_snapshot(device: Device, event: dict) -> Draft | list[Refused]:
+    point, community = device.point, device.point.community
+    check = Checker()
+    check.errors += unknown_fields(event, CAR_FIELDS)
+    moment = check(clean_time, event.get("time"))
+    plate = check(clean_plate, event.get("plate"))
+    plate_type = check(clean_plate_type, event.get("plateType"))
+    pass_type = check(clean_pass_type, event.get("passType"), point)
+    if check.errors:
+        return check.errors
+    photos = snapshot_images(check, event)
+    if check.errors:
+        return check.errors
+    fields = {"licensePlate": plate, "licensePlateType": contract_plate_type(plate_type), "passDate": city_time(moment),
+              "passType": pass_type, "policePointId": point.police_point_id, "communityId": community.city_id}
+    return Draft(DeviceEvent.Kind.CAR, Endpoint.CAR_SNAPSHOT, moment, fields, photos,
+                 direction=Direction.IN if pass_type == 0 else Direction.OUT, plate=plate)
+
+
+CHECKS: dict[str, Callable[[Device, dict], Draft | list[Refused]]] = {
+    DeviceEvent.Kind.PASS: check_pass_event,
+    DeviceEvent.Kind.FACE: check_face_snapshot,
+    DeviceEvent.Kind.CAR: check_car_snapshot,
+}
+# The point kind a device must be at to send each kind of event.
+POINT_KIND = {
+    DeviceEvent.Kind.PASS: MonitoringPoint.Kind.FACE_PANEL,
+    DeviceEvent.Kind.FACE: MonitoringPoint.Kind.FACE_SNAPSHOT,
+    DeviceEvent.Kind.CAR: MonitoringPoint.Kind.VEHICLE_SNAPSHOT,
+}
+
+
+@transaction.atomic
+def record_event(device: Device, draft: Draft) -> DeviceEvent:
+    """The event and its outbox row, together or not at all. The event's id is the record's outId."""
+    community = device.point.community
+    event = DeviceEvent.objects.create(
+        community=community, device=device, point=device.point, kind=draft.kind, occurred_at=draft.occurred_at,
+        resident_id=draft.resident_id, direction=draft.direction, plate=draft.plate)
+    fields = {"outId": event.out_id, **draft.fields} if draft.kind == DeviceEvent.Kind.PASS else draft.fields
+    event.outbox_record = enqueue_record(community=community, endpoint=draft.endpoint, fields=fields,
+                                         images=draft.images)
+    event.save(update_fields=["outbox_record"])
+    return event
+
+
+def ingest_events(device: Device, kind: str, events: list[Any]) -> list[Answer]:
+    """Check and store each event on its own: one bad event never costs the others."""
+    answers = []
+    for index, event in enumerate(events):
+        answer = Answer(index)
+        if not isinstance(event, dict):
+            answer.errors = [Refused("event", _("must be an object"))]
+        else:
+            outcome = CHECKS[kind](device, event)
+            if isinstance(outcome, Draft):
+                answer.event = record_event(device, outcome)
+            else:
+                answer.errors = outcome
+        answers.append(answer)
+    count_answers(device, answers)
+    return answers
+
+
+def count_answers(device: Device, answers: list[Answer]) -> None:
+    accepted = sum(1 for a in answers if a.event is not None)
+    refused = [a for a in answers if a.event is None]
+    updates: dict[str, Any] = {"accepted_count": F("accepted_count") + accepted,
+                               "refused_count": F("refused_count") + len(refused)}
+    if refused:
+        last = refused[-1].errors[0]
+        updates["last_refusal"] = f"{timezone.localtime():%Y-%m-%d %H:%M:%S} {last.field}: {last.reason}"[:300]
+        for answer in refused:
+            # Reasons never contain the submitted values, so no personal data reaches the log.
+            logger.info("device %s refused event %d: %s", device.key_prefix, answer.index,
+                        "; ".join(str(e) for e in answer.errors))
+    Device.objects.filter(pk=device.pk).update(**updates)

@@ -1,0 +1,31 @@
+"""Helpers shared by the device tests: devices with keys, and cached generated photos."""
+
+from __future__ import annotations
+
+import base64
+from functools import lru_cache
+
+from devices.keys import issue_device_key
+from devices.models import Device, MonitoringPoint
+from tests import photos
+from tests.factories import PointFactory
+
+
+def make_device(community, kind: str = MonitoringPoint.Kind.FACE_PANEL, **point_fields) -> tuple[Device, str]:  # noqa: ANN001
+    point = PointFactory(community=community, kind=kind, **point_fields)
+    return issue_device_key(point=point, name=f"{kind} device", acting_user=None)
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Token {key}"}
+
+
+@lru_cache(maxsize=None)
+def capture(width: int = 1920, height: int = 1080, seed: int = 1) -> bytes:
+    """A camera frame as a device sends it: a JPEG of realistic size."""
+    return photos.jpeg_bytes(photos.photo(width, height, seed=seed))
+
+
+@lru_cache(maxsize=None)
+def capture_b64(width: int = 1920, height: int = 1080, seed: int = 1) -> str:
+    return base64.b64encode(capture(width, height, seed)).decode()
