@@ -34,6 +34,16 @@ def max_body_bytes() -> int:
     return getattr(settings, "DEVICE_API_MAX_BODY_BYTES", 64 * 1024 * 1024)
 
 
+def preload_body(request: Request) -> None:
+    """Read a JSON body ourselves, already capped by DEVICE_API_MAX_BODY_BYTES: Django would refuse one
+    above DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB, too small for a batch of images), and DRF, depending on
+    the order of reads, either applies that limit or none at all. Multipart bodies stream files to
+    disk through Django's parser and need neither."""
+    django_request = request._request
+    if not hasattr(django_request, "_body") and not django_request._read_started:
+        django_request._body = django_request.read(max_body_bytes())
+
+
 class DeviceView(APIView):
     authentication_classes = [DeviceKeyAuthentication]
     permission_classes = [IsDevice]
@@ -73,6 +83,8 @@ class IngestView(DeviceView):
             return Response({"detail": _("The request is %(n)d bytes; at most %(max)d are accepted: send fewer "
                                          "events per request.") % {"n": length, "max": max_body_bytes()}},
                             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        if not request.content_type.startswith("multipart/"):
+            preload_body(request)
         body = multipart_events(request) if request.content_type.startswith("multipart/") else request.data
         events = body if isinstance(body, list) else [body]
         if not isinstance(body, (list, dict)):

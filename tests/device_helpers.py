@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from functools import lru_cache
+from functools import cache
 
 from devices.keys import issue_device_key
 from devices.models import Device, MonitoringPoint
@@ -16,16 +16,18 @@ def make_device(community, kind: str = MonitoringPoint.Kind.FACE_PANEL, **point_
     return issue_device_key(point=point, name=f"{kind} device", acting_user=None)
 
 
-def auth(key: str) -> dict[str, str]:
-    return {"HTTP_AUTHORIZATION": f"Token {key}"}
+def auth(key: str, language: str = "en") -> dict[str, str]:
+    """Headers of a device request. English answers by default, so tests can match the reasons;
+    without Accept-Language the portal answers in Chinese."""
+    return {"HTTP_AUTHORIZATION": f"Token {key}", "HTTP_ACCEPT_LANGUAGE": language}
 
 
-@lru_cache(maxsize=None)
+@cache
 def capture(width: int = 1920, height: int = 1080, seed: int = 1) -> bytes:
     """A camera frame as a device sends it: a JPEG of realistic size."""
     return photos.jpeg_bytes(photos.photo(width, height, seed=seed))
 
 
-@lru_cache(maxsize=None)
+@cache
 def capture_b64(width: int = 1920, height: int = 1080, seed: int = 1) -> str:
     return base64.b64encode(capture(width, height, seed)).decode()

@@ -1,0 +1,165 @@
+"""The face list: a full sync in pages, then changes since a cursor across approvals, rejections,
+expiries and deletions; photos fetched with the device key; one community only."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.base import ContentFile
+
+from devices.models import FaceTombstone, MonitoringPoint
+from residents.models import Resident
+from residents.services import change_status
+from tests.device_helpers import auth, capture, make_device
+from tests.factories import ResidentFactory
+
+FACES_URL = "/api/v1/devices/faces"
+
+
+@pytest.fixture(autouse=True)
+def no_settle_window(settings) -> None:  # noqa: ANN001
+    settings.DEVICE_FACE_LIST_SETTLE_SECONDS = 0
+
+
+@pytest.fixture
+def panel(community_a):  # noqa: ANN001, ANN201
+    return make_device(community_a, MonitoringPoint.Kind.FACE_PANEL)
+
+
+def get_faces(client, key: str, since: str | None = None, limit: int | None = None) -> dict:  # noqa: ANN001
+    params = {k: v for k, v in {"since": since, "limit": limit}.items() if v is not None}
+    response = client.get(FACES_URL, params, **auth(key))
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def full_sync(client, key: str, limit: int) -> tuple[set[int], str, int]:  # noqa: ANN001
+    """Page through the list as a panel does; returns (ids of faces, last cursor, pages)."""
+    ids: set[int] = set()
+    body = get_faces(client, key, limit=limit)
+    pages = 1
+    ids |= {f["id"] for f in body["faces"]}
+    while body["more"]:
+        body = get_faces(client, key, body["cursor"], limit)
+        pages += 1
+        ids |= {f["id"] for f in body["faces"]}
+        ids -= {r["id"] for r in body["removed"]}
+    return ids, body["cursor"], pages
+
+
+def test_it_pages_through_the_active_residents_of_the_device_community(client, panel, community_a,
+                                                                       community_b) -> None:  # noqa: ANN001
+    _device, key = panel
+    active = [ResidentFactory(community=community_a) for _ in range(5)]
+    ResidentFactory(community=community_a, status=Resident.Status.PENDING)
+    ResidentFactory(community=community_a, status=Resident.Status.REJECTED)
+    ResidentFactory(community=community_b)  # another community: never listed
+    first = get_faces(client, key, limit=2)
+    assert len(first["faces"]) == 2 and first["more"] is True and first["removed"] == []
+    ids, _cursor, pages = full_sync(client, key, limit=2)
+    assert ids == {r.pk for r in active}
+    assert pages >= 3
+
+
+def test_it_describes_each_face(client, panel, community_a) -> None:  # noqa: ANN001
+    _device, key = panel
+    resident = ResidentFactory(community=community_a, name="王五", city_owner_id="owner-55")
+    resident.photo.save("face.jpg", ContentFile(capture(800, 600)))
+    face = get_faces(client, key)["faces"][0]
+    assert face["id"] == resident.pk and face["userId"] == "owner-55" and face["name"] == "王五"
+    assert (face["personType"], face["type"]) == ("01", "USER")
+    assert face["validFrom"] is None and face["validUntil"] is None
+    assert face["photoUrl"] == f"http://testserver/api/v1/devices/faces/{resident.pk}/photo"
+    assert "idCard" not in face and "phone" not in face  # a panel needs no ID number or phone
+
+
+def test_it_gives_the_changes_since_a_cursor(client, panel, community_a, alice) -> None:  # noqa: ANN001
+    _device, key = panel
+    # Created before the others, so the full sync (active only) passes it: a pending person is
+    # otherwise listed as removed (harmless: a panel forgets someone it never had).
+    pending = ResidentFactory(community=community_a, status=Resident.Status.PENDING)
+    keep, to_reject, to_expire, to_delete = (ResidentFactory(community=community_a) for _ in range(4))
+    ids, cursor, _pages = full_sync(client, key, limit=100)
+    assert ids == {keep.pk, to_reject.pk, to_expire.pk, to_delete.pk}
+
+    nothing = get_faces(client, key, cursor)
+    assert (nothing["faces"], nothing["removed"], nothing["cursor"], nothing["more"]) == ([], [], cursor, False)
+
+    change_status(pending, Resident.Status.ACTIVE, acting_user=alice)
+    approved = get_faces(client, key, cursor)
+    assert [f["id"] for f in approved["faces"]] == [pending.pk] and approved["removed"] == []
+    cursor = approved["cursor"]
+
+    change_status(to_reject, Resident.Status.REJECTED, acting_user=alice, reason="moved out")
+    change_status(to_expire, Resident.Status.EXPIRED, actor_label="expiry sweep")
+    deleted_pk = to_delete.pk
+    to_delete.delete()
+    changes = get_faces(client, key, cursor)
+    assert changes["faces"] == []
+    assert changes["removed"] == [{"id": to_reject.pk, "reason": "rejected"},
+                                  {"id": to_expire.pk, "reason": "expired"},
+                                  {"id": deleted_pk, "reason": "deleted"}]
+    assert FaceTombstone.objects.filter(resident_id=deleted_pk, community=community_a).exists()
+    cursor = changes["cursor"]
+
+    # An update of an active resident (a new validity window) is delivered again, once.
+    keep.name = "改名"
+    keep.save()
+    updated = get_faces(client, key, cursor)
+    assert [(f["id"], f["name"]) for f in updated["faces"]] == [(keep.pk, "改名")]
+    assert get_faces(client, key, updated["cursor"])["faces"] == []
+
+
+def test_it_pages_changes_mixing_updates_and_deletions(client, panel, community_a) -> None:  # noqa: ANN001
+    _device, key = panel
+    residents = [ResidentFactory(community=community_a) for _ in range(6)]
+    _ids, cursor, _pages = full_sync(client, key, limit=100)
+    deleted_ids = [r.pk for r in residents[:3]]
+    for resident in residents[:3]:
+        resident.delete()
+    for resident in residents[3:]:
+        resident.save()
+    seen_removed, seen_faces = [], []
+    body = {"more": True, "cursor": cursor}
+    while body["more"]:
+        body = get_faces(client, key, body["cursor"], limit=2)
+        seen_removed += [r["id"] for r in body["removed"]]
+        seen_faces += [f["id"] for f in body["faces"]]
+    assert seen_removed == deleted_ids  # in the order they happened, each once
+    assert sorted(seen_faces) == sorted(r.pk for r in residents[3:])
+
+
+def test_it_holds_back_changes_younger_than_the_settle_window(client, panel, community_a, settings) -> None:  # noqa: ANN001
+    _device, key = panel
+    settings.DEVICE_FACE_LIST_SETTLE_SECONDS = 60
+    ResidentFactory(community=community_a)
+    body = get_faces(client, key)
+    assert body["faces"] == []  # committed a moment ago: delivered on a later poll
+    settings.DEVICE_FACE_LIST_SETTLE_SECONDS = 0
+    assert len(get_faces(client, key, body["cursor"])["faces"]) == 1
+
+
+def test_it_serves_photos_to_the_community_panels_only(client, panel, community_a, community_b) -> None:  # noqa: ANN001
+    _device, key = panel
+    _other, other_key = make_device(community_b, MonitoringPoint.Kind.FACE_PANEL)
+    _camera, camera_key = make_device(community_a, MonitoringPoint.Kind.VEHICLE_SNAPSHOT)
+    resident = ResidentFactory(community=community_a)
+    resident.photo.save("face.jpg", ContentFile(capture(800, 600)))
+    url = f"{FACES_URL}/{resident.pk}/photo"
+    response = client.get(url, **auth(key))
+    assert response.status_code == 200 and b"".join(response.streaming_content) == capture(800, 600)
+    assert response["Cache-Control"] == "private, no-store"
+    assert client.get(url).status_code == 401
+    assert client.get(url, **auth(other_key)).status_code == 404
+    assert client.get(url, **auth(camera_key)).status_code == 404
+    change_status(resident, Resident.Status.EXPIRED, actor_label="test")
+    assert client.get(url, **auth(key)).status_code == 404
+
+
+def test_it_refuses_bad_cursors_and_other_devices(client, panel, community_a) -> None:  # noqa: ANN001
+    _device, key = panel
+    response = client.get(FACES_URL, {"since": "garbage!"}, **auth(key))
+    assert response.status_code == 400 and "cursor" in response.json()["detail"]
+    assert client.get(FACES_URL, {"limit": "many"}, **auth(key)).status_code == 400
+    _camera, camera_key = make_device(community_a, MonitoringPoint.Kind.FACE_SNAPSHOT)
+    assert client.get(FACES_URL, **auth(camera_key)).status_code == 403
+    assert client.get(FACES_URL).status_code == 401

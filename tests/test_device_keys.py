@@ -1,0 +1,99 @@
+"""Device keys: issued once (admin and command), stored hashed, revocable, reissuable, scoped."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from devices.models import Device, MonitoringPoint
+from tests.device_helpers import auth, make_device
+from tests.factories import PointFactory
+
+FACES_URL = "/api/v1/devices/faces"
+
+
+def works(client, key: str) -> bool:  # noqa: ANN001
+    return client.get(FACES_URL, **auth(key)).status_code == 200
+
+
+def key_on_page(html: str) -> list[str]:
+    return re.findall(r'<code class="device-key">([^<]+)</code>', html)
+
+
+def test_it_issues_a_key_from_the_command_and_prints_it_once(client, community_a) -> None:  # noqa: ANN001
+    point = PointFactory(community=community_a, police_point_id="PP-9", kind=MonitoringPoint.Kind.FACE_PANEL)
+    out, err = io.StringIO(), io.StringIO()
+    call_command("issue_device_key", "--community", "CITY-A", "--point", "PP-9", "--name", "HK-01",
+                 stdout=out, stderr=err)
+    key = out.getvalue().strip()
+    device = Device.objects.get()
+    assert (device.point, device.name) == (point, "HK-01")
+    assert key.startswith(f"dk_{device.key_prefix}.") and "cannot be shown again" in err.getvalue()
+    # Only the hash is stored: no column holds the key.
+    assert device.key_hash == hashlib.sha256(key.encode()).hexdigest()
+    assert key not in str(Device.objects.values().get())
+    assert works(client, key)
+
+
+def test_it_refuses_a_point_of_another_community_in_the_command(community_a, community_b) -> None:  # noqa: ANN001
+    PointFactory(community=community_b, police_point_id="PP-B")
+    with pytest.raises(CommandError, match="no point with policePointId 'PP-B' in community 'CITY-A'"):
+        call_command("issue_device_key", "--community", "CITY-A", "--point", "PP-B")
+    assert not Device.objects.exists()
+
+
+def test_it_records_the_last_contact(client, community_a) -> None:  # noqa: ANN001
+    device, key = make_device(community_a)
+    assert device.last_seen_at is None
+    client.get(FACES_URL, REMOTE_ADDR="10.1.2.3", **auth(key))
+    device.refresh_from_db()
+    assert device.last_seen_at is not None and device.last_seen_ip == "10.1.2.3"
+
+
+def test_it_shows_the_key_once_when_staff_add_a_device(client, alice, community_a) -> None:  # noqa: ANN001
+    point = PointFactory(community=community_a)
+    client.force_login(alice)
+    response = client.post("/admin/devices/device/add/", {"point": point.pk, "name": "东门面板"})
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
+    [key] = key_on_page(response.content.decode())
+    device = Device.objects.get()
+    assert device.issued_by == alice and device.name == "东门面板"
+    assert works(client, key)
+    change_page = client.get(f"/admin/devices/device/{device.pk}/change/").content.decode()
+    assert key not in change_page and device.key_prefix in change_page
+
+
+def test_it_revokes_and_reissues_keys_from_the_admin(client, alice, community_a) -> None:  # noqa: ANN001
+    device, old_key = make_device(community_a)
+    client.force_login(alice)
+    changelist = "/admin/devices/device/"
+    response = client.post(changelist, {"action": "revoke_keys", "_selected_action": [device.pk]}, follow=True)
+    assert response.status_code == 200
+    device.refresh_from_db()
+    assert device.revoked_by == alice and device.revoked_at is not None
+    assert client.get(FACES_URL, **auth(old_key)).json()["detail"] == "The device key has been revoked."
+
+    response = client.post(changelist, {"action": "reissue_keys", "_selected_action": [device.pk]})
+    [new_key] = key_on_page(response.content.decode())
+    assert works(client, new_key) and not works(client, old_key)
+    device.refresh_from_db()
+    assert device.revoked_at is None
+
+
+def test_it_keeps_devices_within_the_staff_communities(client, alice, charlie, community_a) -> None:  # noqa: ANN001
+    device, _key = make_device(community_a)
+    client.force_login(charlie)
+    assert str(device) not in client.get("/admin/devices/device/").content.decode()
+    assert client.get(f"/admin/devices/device/{device.pk}/change/").status_code in (302, 403, 404)
+    # Charlie cannot register a device at a point of community A.
+    point_a = PointFactory(community=community_a)
+    response = client.post("/admin/devices/device/add/", {"point": point_a.pk, "name": "intruder"})
+    assert response.status_code == 200 and not key_on_page(response.content.decode())
+    assert Device.objects.count() == 1
+    response = client.post("/admin/devices/device/", {"action": "revoke_keys", "_selected_action": [device.pk]})
+    device.refresh_from_db()
+    assert device.revoked_at is None
