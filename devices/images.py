@@ -24,15 +24,16 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 @dataclass(frozen=True)
 class ImageRule:
-    """The city's rule for one kind of image. The minimum is orientation-agnostic: a portrait
-    600x800 face crop meets 800x600 (the manual gives no orientation; devices send both)."""
+    """The city's rule for one kind of image. The minimum is read literally, width x height of the
+    upright picture, as the sandbox city checks it: a portrait 600x800 face crop does not meet 800x600
+    (the manual names no orientation, so the stricter reading is the safe one)."""
 
-    min_long: int
-    min_short: int
+    min_width: int
+    min_height: int
     max_bytes: int
 
     def meets_minimum(self, width: int, height: int) -> bool:
-        return max(width, height) >= self.min_long and min(width, height) >= self.min_short
+        return width >= self.min_width and height >= self.min_height
 
 
 FACE_PANEL = "face_panel"
@@ -41,18 +42,22 @@ SNAPSHOT = "snapshot"
 # The one table of limits. "100k"/"200k" read as 100,000/200,000 bytes: stricter than KiB, so right
 # under either reading.
 RULES: dict[str, ImageRule] = {
-    FACE_PANEL: ImageRule(min_long=800, min_short=600, max_bytes=100_000),
-    SNAPSHOT: ImageRule(min_long=1200, min_short=800, max_bytes=200_000),
+    FACE_PANEL: ImageRule(min_width=800, min_height=600, max_bytes=100_000),
+    SNAPSHOT: ImageRule(min_width=1200, min_height=800, max_bytes=200_000),
 }
 
 # What we accept from a device before decoding anything.
 MAX_INPUT_BYTES = 8 * 1024 * 1024  # a 4 MP frame is 1–2 MB; a phone photo 3–6 MB
 MAX_INPUT_PIXELS = 24_000_000  # above any camera of ours (4 MP) and a 12 MP phone photo; 50 MP is refused
 ACCEPTED_FORMATS = ("JPEG", "PNG")
+EXIF_ORIENTATION = 0x0112
 
 # JPEG quality: the best we try, and the floor below which an image is no longer "sharp" for the city.
 QUALITY_MAX = 92
 QUALITY_FLOOR = 50
+QUALITY_PROBE = 75
+# The search stops when the bracket is this narrow: a few quality points are not visible.
+QUALITY_TOLERANCE = 3
 # Each downscale step keeps at most this share of the side (after a first estimated jump).
 DOWNSCALE_STEP = 0.85
 
@@ -94,13 +99,17 @@ def decode(data: bytes, rule: ImageRule) -> Image.Image:
         if width * height > MAX_INPUT_PIXELS:
             raise ImageRefused(_("the image has %(mp).1f megapixels; at most %(max).0f are accepted")
                                % {"mp": width * height / 1e6, "max": MAX_INPUT_PIXELS / 1e6})
-        if not rule.meets_minimum(width, height):
+        # The rule applies to the upright picture: EXIF orientations 5–8 swap width and height.
+        turned = image.getexif().get(EXIF_ORIENTATION) in (5, 6, 7, 8)
+        upright_size = (height, width) if turned else (width, height)
+        if not rule.meets_minimum(*upright_size):
             raise ImageRefused(_("the image is %(w)dx%(h)d; at least %(min_w)dx%(min_h)d is required")
-                               % {"w": width, "h": height, "min_w": rule.min_long, "min_h": rule.min_short})
+                               % {"w": upright_size[0], "h": upright_size[1], "min_w": rule.min_width,
+                                  "min_h": rule.min_height})
         if image.format == "JPEG":
             # Decode at 1/2, 1/4 or 1/8 scale when the result still meets the minimum. draft() keeps
-            # both sides >= the requested box, so ask with the box in the image's own orientation.
-            box = (rule.min_long, rule.min_short) if width >= height else (rule.min_short, rule.min_long)
+            # both sides >= the requested box, given in the stored (not yet turned) orientation.
+            box = (rule.min_height, rule.min_width) if turned else (rule.min_width, rule.min_height)
             image.draft("RGB", box)
         try:
             image.load()
@@ -127,30 +136,31 @@ def encode(image: Image.Image, quality: int) -> bytes:
     return buffer.getvalue()
 
 
-def best_quality(image: Image.Image, max_bytes: int) -> tuple[int, bytes] | None:
-    """The highest quality in [QUALITY_FLOOR, QUALITY_MAX] whose JPEG fits, by bisection; None if
-    even the floor does not fit. Tries the top first: most frames fit at once."""
-    top = encode(image, QUALITY_MAX)
-    if len(top) <= max_bytes:
-        return QUALITY_MAX, top
-    floor = encode(image, QUALITY_FLOOR)
-    if len(floor) > max_bytes:
-        return None
-    low, high, found = QUALITY_FLOOR, QUALITY_MAX - 1, (QUALITY_FLOOR, floor)
-    low += 1
-    while low <= high and high - low >= 2:  # 2 quality points are invisible: stop there
-        middle = (low + high) // 2
+def best_quality(image: Image.Image, max_bytes: int) -> tuple[tuple[int, bytes] | None, int]:
+    """The highest quality in [QUALITY_FLOOR, QUALITY_MAX] whose JPEG fits, by bisection, or None if
+    even the floor does not fit; and the size at the floor when it was measured (for the next scale
+    step), else 0. The first probe is in the middle, where most camera frames end up."""
+    probe = encode(image, QUALITY_PROBE)
+    if len(probe) <= max_bytes:
+        low, high, found = QUALITY_PROBE + 1, QUALITY_MAX, (QUALITY_PROBE, probe)
+    else:
+        floor = encode(image, QUALITY_FLOOR)
+        if len(floor) > max_bytes:
+            return None, len(floor)
+        low, high, found = QUALITY_FLOOR + 1, QUALITY_PROBE - 1, (QUALITY_FLOOR, floor)
+    while high - low >= QUALITY_TOLERANCE:
+        middle = (low + high + 1) // 2
         data = encode(image, middle)
         if len(data) <= max_bytes:
             found, low = (middle, data), middle + 1
         else:
             high = middle - 1
-    return found
+    return found, 0
 
 
 def minimum_scale(rule: ImageRule, width: int, height: int) -> float:
     """The smallest factor that keeps ``width`` x ``height`` at or above the minimum."""
-    return max(rule.min_long / max(width, height), rule.min_short / min(width, height))
+    return max(rule.min_width / width, rule.min_height / height)
 
 
 def scaled(image: Image.Image, factor: float, rule: ImageRule) -> Image.Image:
@@ -165,7 +175,7 @@ def fit(image: Image.Image, rule: ImageRule) -> ProcessedImage:
     """The largest size (not above ``image``'s) and best quality that fit ``rule.max_bytes``."""
     current = image
     while True:
-        result = best_quality(current, rule.max_bytes)
+        result, floor_bytes = best_quality(current, rule.max_bytes)
         if result is not None:
             quality, data = result
             return ProcessedImage(data, current.width, current.height, quality)
@@ -175,7 +185,6 @@ def fit(image: Image.Image, rule: ImageRule) -> ProcessedImage:
                                % {"max": rule.max_bytes, "w": current.width, "h": current.height,
                                   "q": QUALITY_FLOOR})
         # JPEG size grows roughly with the pixel count: jump close to the size that fits, then step.
-        floor_bytes = len(encode(current, QUALITY_FLOOR))
         estimate = math.sqrt(rule.max_bytes / floor_bytes) * 0.97
         current = scaled(current, min(estimate, DOWNSCALE_STEP), rule)
 

@@ -139,7 +139,7 @@ def test_it_accepts_an_array_of_pass_events_by_owner_id_uuid_and_our_id(client, 
 
 def test_it_accepts_a_pass_event_as_multipart_with_a_face_crop(client, panel, resident) -> None:  # noqa: ANN001
     _device, key = panel
-    crop = SimpleUploadedFile("face.jpg", photos.jpeg_bytes(photos.photo(700, 900, seed=5)), "image/jpeg")
+    crop = SimpleUploadedFile("face.jpg", photos.jpeg_bytes(photos.photo(900, 1100, seed=5)), "image/jpeg")
     status, body = post_multipart(client, PASS_URL, key, {"person": "owner-777", "time": now_text(),
                                                           "image": jpeg_file(), "faceImage": crop})
     assert status == 200 and body["accepted"] == 1, body

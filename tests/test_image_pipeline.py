@@ -132,7 +132,7 @@ def test_it_makes_a_small_and_a_big_pass_image_from_the_capture() -> None:
 
 
 def test_it_makes_the_small_pass_image_from_the_face_crop() -> None:
-    crop = photos.jpeg_bytes(photos.photo(700, 900, seed=9))  # portrait face crop
+    crop = photos.jpeg_bytes(photos.photo(900, 1100, seed=9))  # portrait face crop
     small, big = images.pass_record_images(capture(1920, 1080), crop)
     small_image = check_meets(small.data, images.FACE_PANEL)
     assert small_image.height > small_image.width  # from the portrait crop, not the landscape capture
@@ -151,3 +151,12 @@ def test_it_says_which_pass_image_was_refused() -> None:
 def test_it_keeps_the_limits_in_one_table() -> None:
     assert images.RULES[images.FACE_PANEL] == images.ImageRule(800, 600, 100_000)
     assert images.RULES[images.SNAPSHOT] == images.ImageRule(1200, 800, 200_000)
+
+
+def test_it_reads_the_minimum_as_width_by_height_of_the_upright_picture() -> None:
+    portrait = photos.jpeg_bytes(photos.photo(600, 800))
+    with pytest.raises(images.ImageRefused, match="600x800; at least 800x600"):
+        images.process(portrait, images.FACE_PANEL)
+    # Stored 1600x1000 but turned by EXIF into 1000x1600: too narrow for a snapshot.
+    with pytest.raises(images.ImageRefused, match="1000x1600; at least 1200x800"):
+        images.process(photos.rotated_phone_jpeg(1600, 1000), images.SNAPSHOT)
