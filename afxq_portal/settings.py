@@ -235,3 +235,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Excel import and export (residents/excel) -------------------------------------------------
+EXCEL_MAX_UPLOAD_BYTES = env.int("EXCEL_MAX_UPLOAD_BYTES", default=60 * 2**20)
+EXCEL_MAX_UNCOMPRESSED_BYTES = env.int("EXCEL_MAX_UNCOMPRESSED_BYTES", default=400 * 2**20)
+EXCEL_MAX_ZIP_MEMBERS = env.int("EXCEL_MAX_ZIP_MEMBERS", default=500)
+EXCEL_MAX_ROWS = env.int("EXCEL_MAX_ROWS", default=200_000)
+EXCEL_IMPORT_BATCH_SIZE = env.int("EXCEL_IMPORT_BATCH_SIZE", default=1000)

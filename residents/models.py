@@ -169,3 +169,7 @@ class ResidentChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_status}→{self.to_status}"
+
+
+# The Excel import job and the export log live with the rest of the Excel code (residents/excel/).
+from .excel.models import ExportLog, ImportJob  # noqa: E402, F401

@@ -1,0 +1,56 @@
+"""Import job operations: upload, confirm, cancel. Each runs in a transaction and nudges the worker on
+commit; the job row is what the worker trusts."""
+
+from __future__ import annotations
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from communities.models import Community
+
+from .models import ImportJob
+from .safety import check_file_name
+
+
+def _nudge(job_id: int) -> None:
+    from .tasks import run_import_job
+
+    transaction.on_commit(lambda: run_import_job.delay(job_id))
+
+
+@transaction.atomic
+def start_import(community: Community, uploaded: UploadedFile, *, create_rooms: bool,
+                 acting_user: AbstractBaseUser, language: str = "zh-hans") -> ImportJob:
+    """Store the upload under MEDIA_ROOT and queue its check pass (the dry run)."""
+    check_file_name(uploaded.name)
+    job = ImportJob(community=community, created_by=acting_user, original_name=uploaded.name[:200],
+                    create_rooms=create_rooms, language=language)
+    job.file.save(uploaded.name, uploaded, save=False)
+    job.save()
+    _nudge(job.pk)
+    return job
+
+
+@transaction.atomic
+def confirm_import(job: ImportJob, *, acting_user: AbstractBaseUser) -> bool:
+    """Queue the write pass of a checked job. False when the job is not waiting for confirmation."""
+    updated = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.CHECKED, cancel_requested=False).update(
+        status=ImportJob.Status.WRITE_QUEUED, confirmed_by=acting_user, updated_at=timezone.now())
+    if updated:
+        _nudge(job.pk)
+    return bool(updated)
+
+
+@transaction.atomic
+def cancel_import(job: ImportJob, *, acting_user: AbstractBaseUser) -> bool:
+    """Stop a job: a queued or checked job is cancelled at once, a running one at its next progress report."""
+    now = timezone.now()
+    stopped = ImportJob.objects.filter(
+        pk=job.pk, status__in=[ImportJob.Status.CHECK_QUEUED, ImportJob.Status.CHECKED, ImportJob.Status.WRITE_QUEUED],
+    ).update(status=ImportJob.Status.CANCELLED, cancel_requested=True, updated_at=now)
+    if stopped:
+        return True
+    return bool(ImportJob.objects.filter(pk=job.pk, status__in=ImportJob.ACTIVE).update(
+        cancel_requested=True, updated_at=now))
