@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint messages system-deps clean
+.PHONY: run test lint messages system-deps clean bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ run: $(STAMP) messages
 ## CELERY_BROKER_URL are set, SQLite and the embedded broker otherwise.
 test: $(STAMP) messages
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## Benchmarks (figures, never pass/fail): every bench/bench_*.py in turn. See README, Performance.
+bench: $(STAMP)
+	for script in bench/bench_*.py; do $(PY) $$script || exit 1; done
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
