@@ -124,6 +124,11 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 if TESTING:
     MEDIA_ROOT = Path(tempfile.gettempdir()) / f"afxq-test-media-{RUN_ID}"
+# Face photos of residents: never under MEDIA_ROOT (published by the dev server), served only by a
+# view that checks tenancy (residents.views).
+PRIVATE_MEDIA_ROOT = env.path("PRIVATE_MEDIA_ROOT", default=BASE_DIR / "private-media")
+if TESTING:
+    PRIVATE_MEDIA_ROOT = Path(tempfile.gettempdir()) / f"afxq-test-private-{RUN_ID}"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -242,3 +247,20 @@ EXCEL_MAX_UNCOMPRESSED_BYTES = env.int("EXCEL_MAX_UNCOMPRESSED_BYTES", default=4
 EXCEL_MAX_ZIP_MEMBERS = env.int("EXCEL_MAX_ZIP_MEMBERS", default=500)
 EXCEL_MAX_ROWS = env.int("EXCEL_MAX_ROWS", default=200_000)
 EXCEL_IMPORT_BATCH_SIZE = env.int("EXCEL_IMPORT_BATCH_SIZE", default=1000)
+
+# --- apply-access (the city pushes people to us) and photo fetching (residents) ---------------------
+APPLY_ACCESS_MAX_BODY_BYTES = env.int("APPLY_ACCESS_MAX_BODY_BYTES", default=64 * 1024)
+# Optional hardening: source networks allowed to call apply-access (comma CIDRs; empty: any) and a
+# per-IP rate such as "120/min" (empty: none). Refusals still answer the contract's JSON envelope.
+APPLY_ACCESS_ALLOWED_NETWORKS = env.list("APPLY_ACCESS_ALLOWED_NETWORKS", default=[])
+APPLY_ACCESS_RATE = env("APPLY_ACCESS_RATE", default="")
+APPLY_ACCESS_CALL_RETENTION_DAYS = env.int("APPLY_ACCESS_CALL_RETENTION_DAYS", default=30)
+# Networks the photo fetcher may reach although they are private/loopback (tests, an intranet city).
+PHOTO_FETCH_ALLOWED_NETWORKS = env.list("PHOTO_FETCH_ALLOWED_NETWORKS", default=[])
+PHOTO_FETCH_MAX_BYTES = env.int("PHOTO_FETCH_MAX_BYTES", default=5 * 1024 * 1024)
+PHOTO_FETCH_CONNECT_TIMEOUT = env.float("PHOTO_FETCH_CONNECT_TIMEOUT", default=5.0)
+PHOTO_FETCH_READ_TIMEOUT = env.float("PHOTO_FETCH_READ_TIMEOUT", default=10.0)
+PHOTO_FETCH_TOTAL_TIMEOUT = env.float("PHOTO_FETCH_TOTAL_TIMEOUT", default=30.0)
+PHOTO_FETCH_MAX_PIXELS = env.int("PHOTO_FETCH_MAX_PIXELS", default=40_000_000)
+PHOTO_FETCH_MAX_RETRIES = env.int("PHOTO_FETCH_MAX_RETRIES", default=5)
+PHOTO_FETCH_RETRY_BASE_SECONDS = env.float("PHOTO_FETCH_RETRY_BASE_SECONDS", default=30.0)

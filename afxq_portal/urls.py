@@ -7,6 +7,8 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    # POST /apply-access (the city), the guards' review pages, protected photos.
+    path("", include("residents.urls")),
     path("api/v1/devices/", include("devices.urls")),
 ]
 

@@ -3,15 +3,20 @@ from __future__ import annotations
 import re
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from afxq_portal.crypto import keyed_hash
 from afxq_portal.validators import validate_id_card, validate_phone
 from communities.admin_scope import ScopedModelAdmin, ScopedTabularInline
 
-from .models import Resident, ResidentChange
+from . import services
+from .models import ApplyAccessCall, Resident, ResidentChange
 
 _ID_LIKE = re.compile(r"^[0-9]{17}[0-9Xx]$")
 
@@ -49,15 +54,25 @@ class ResidentChangeInline(ScopedTabularInline):
         return False
 
 
+class ReviewActionForm(ActionForm):
+    """The admin's action bar with a reason, used by "reject selected"."""
+
+    reason = forms.CharField(label=_("Reason for rejection"), max_length=200, required=False)
+
+
 @admin.register(Resident)
 class ResidentAdmin(ScopedModelAdmin):
     form = ResidentForm
+    action_form = ReviewActionForm
+    actions = ["approve_selected", "reject_selected"]
     list_display = ["name", "person_type", "masked_id_card", "masked_phone", "room", "status", "photo_status",
                     "valid_until", "user_id", "community", "created_at"]
     list_filter = ["status", "person_type", "source", "photo_status", "community"]
     search_fields = ["name", "city_owner_id", "ywlsh"]
     list_select_related = ["room__building", "community"]
-    readonly_fields = ["reviewed_by", "reviewed_at", "created_at", "updated_at"]
+    # Status changes go through the review actions (history, callback), never a bare edit.
+    readonly_fields = ["status", "photo_status", "photo_error", "photo_preview", "reviewed_by", "reviewed_at",
+                       "reject_reason", "created_at", "updated_at"]
     inlines = [ResidentChangeInline]
     date_hierarchy = "created_at"
 
@@ -69,6 +84,43 @@ class ResidentAdmin(ScopedModelAdmin):
     def masked_phone(self, resident: Resident) -> str:
         return resident.masked_phone
 
+    @admin.display(description=_("photo"))
+    def photo_preview(self, resident: Resident) -> str:
+        if not resident.photo:
+            return "-"
+        return format_html('<img src="{}" style="max-height:160px" alt="">',
+                           reverse("residents:photo", args=[resident.pk]))
+
+    @admin.action(description=_("Approve selected pending people"))
+    def approve_selected(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
+        done = self._review_each(request, queryset, lambda r: services.approve_resident(r, acting_user=request.user))
+        self.message_user(request, ngettext("%(n)d person approved.", "%(n)d people approved.", done) % {"n": done})
+
+    @admin.action(description=_("Reject selected pending people (reason required)"))
+    def reject_selected(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
+        reason = (request.POST.get("reason") or "").strip()
+        if not reason:
+            self.message_user(request, _("Enter a reason to reject."), messages.ERROR)
+            return
+        done = self._review_each(request, queryset,
+                                 lambda r: services.reject_resident(r, acting_user=request.user, reason=reason))
+        self.message_user(request, ngettext("%(n)d person rejected.", "%(n)d people rejected.", done) % {"n": done})
+
+    def _review_each(self, request: HttpRequest, queryset, action) -> int:  # noqa: ANN001
+        done = skipped = 0
+        for resident in queryset.filter(status=Resident.Status.PENDING):
+            try:
+                action(resident)
+                done += 1
+            except services.ReviewError:
+                skipped += 1
+        skipped += queryset.exclude(status=Resident.Status.PENDING).count()
+        if skipped:
+            self.message_user(request, ngettext("%(n)d was not pending and was left alone.",
+                                                "%(n)d were not pending and were left alone.", skipped)
+                              % {"n": skipped}, messages.WARNING)
+        return done
+
     @admin.display(description=_("userId"))
     def user_id(self, resident: Resident) -> str:
         return resident.user_id
@@ -79,3 +131,22 @@ class ResidentAdmin(ScopedModelAdmin):
         if _ID_LIKE.match(term):
             return queryset.filter(id_card_hash=keyed_hash(term)), False
         return super().get_search_results(request, queryset, search_term)
+
+
+@admin.register(ApplyAccessCall)
+class ApplyAccessCallAdmin(ScopedModelAdmin):
+    """What the city sent and what we answered. Read-only; the body is shown masked only."""
+
+    list_display = ["received_at", "ywlsh", "community_city_id", "outcome", "answer_code", "message", "remote_addr"]
+    list_filter = ["outcome", "community"]
+    search_fields = ["ywlsh", "community_city_id"]
+    fields = ["received_at", "remote_addr", "content_type", "body_bytes", "summary", "ywlsh", "community_city_id",
+              "community", "resident", "outcome", "answer_code", "message"]
+    readonly_fields = fields
+    date_hierarchy = "received_at"
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+        return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -48,6 +49,12 @@ class Source(models.TextChoices):
     MANUAL = "manual", _("entered in this portal")
 
 
+def private_photo_storage() -> FileSystemStorage:
+    """Face photos are sensitive personal data: they live outside MEDIA_ROOT (which the development
+    server publishes) and are served only by residents.views.photo, which checks tenancy."""
+    return FileSystemStorage(location=settings.PRIVATE_MEDIA_ROOT, base_url=None)
+
+
 class Resident(models.Model):
     COMMUNITY_PATH = "community"
 
@@ -82,10 +89,12 @@ class Resident(models.Model):
     source = models.CharField(_("source"), max_length=8, choices=Source.choices, default=Source.MANUAL)
     valid_from = models.DateTimeField(_("valid from"), null=True, blank=True, help_text=_("Empty: long-term."))
     valid_until = models.DateTimeField(_("valid until"), null=True, blank=True, help_text=_("Empty: long-term."))
-    photo = models.ImageField(_("photo"), upload_to="residents/photos/%Y/%m/", blank=True)
+    photo = models.ImageField(_("photo"), upload_to="residents/photos/%Y/%m/", blank=True,
+                              storage=private_photo_storage)
     photo_url = models.URLField(_("photo URL"), max_length=500, blank=True)
     photo_status = models.CharField(_("photo status"), max_length=8, choices=PhotoStatus.choices,
                                     default=PhotoStatus.NONE)
+    photo_error = models.CharField(_("photo problem"), max_length=200, blank=True)
     status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.PENDING,
                               db_index=True)
     reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
@@ -169,6 +178,45 @@ class ResidentChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_status}→{self.to_status}"
+
+
+class ApplyAccessCall(models.Model):
+    """One inbound apply-access call, stored before it is trusted (dj-stripe style): what arrived,
+    from where, and what we answered. The raw body is encrypted (it holds an ID number and a phone);
+    ``summary`` is the masked version shown in lists."""
+
+    COMMUNITY_PATH = "community"
+
+    class Outcome(models.TextChoices):
+        RECEIVED = "received", _("received (being processed)")
+        STORED = "stored", _("stored")
+        DUPLICATE = "duplicate", _("duplicate ywlsh (nothing changed)")
+        REFUSED = "refused", _("refused")
+        ERROR = "error", _("internal error")
+
+    received_at = models.DateTimeField(_("received at"), default=timezone.now, db_index=True)
+    remote_addr = models.GenericIPAddressField(_("from address"), null=True, blank=True)
+    content_type = models.CharField(_("content type"), max_length=100, blank=True)
+    body = EncryptedTextField(_("body (encrypted)"), blank=True)
+    body_bytes = models.PositiveIntegerField(_("body bytes"), default=0)
+    summary = models.TextField(_("body (masked)"), blank=True)
+    ywlsh = models.CharField(_("business serial (ywlsh)"), max_length=64, blank=True, db_index=True)
+    community_city_id = models.CharField(_("communityId as sent"), max_length=64, blank=True)
+    community = models.ForeignKey(Community, on_delete=models.SET_NULL, null=True, blank=True,
+                                  related_name="apply_access_calls", verbose_name=_("community"))
+    resident = models.ForeignKey(Resident, on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="apply_access_calls", verbose_name=_("resident"))
+    outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices, default=Outcome.RECEIVED)
+    answer_code = models.PositiveSmallIntegerField(_("answer code"), null=True, blank=True)
+    message = models.CharField(_("message"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("apply-access call")
+        verbose_name_plural = _("apply-access calls")
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.ywlsh or '?'} {self.outcome} @ {self.received_at:%Y-%m-%d %H:%M:%S}"
 
 
 # The Excel import job and the export log live with the rest of the Excel code (residents/excel/).

@@ -2,11 +2,42 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from .models import Resident, ResidentChange
+from afxq_portal.crypto import keyed_hash
+from communities.models import Community
+from uploads.services import enqueue_record
+
+from .models import TYPES_WITH_ROOM, ApplyAccessCall, Resident, ResidentChange
+from .validation import CleanApplication, resolve_room
+
+logger = logging.getLogger(__name__)
+
+CITY_ACTOR = "city platform (apply-access)"
+SYSTEM_EXPIRY_ACTOR = "system (validity ended)"
+FETCH_PHOTO_TASK = "residents.fetch_photo"
+
+
+class ReviewError(Exception):
+    """The person is not (or no longer) waiting for review."""
+
+
+class ApplicationConflict(Exception):
+    """The application contradicts what we hold; ``field`` is ours (validation's names)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.message = field, message
 
 
 @transaction.atomic
@@ -35,3 +66,210 @@ def change_status(
         resident=locked, actor=acting_user, actor_label=actor_label,
         from_status=old_status, to_status=new_status, reason=reason,
     )
+
+
+# --- The admission result (人员登记回调) -------------------------------------------------------------
+
+def enqueue_admission_result(resident: Resident, result: str, reason: str = "") -> None:
+    """Queue the admission result for the city, in the caller's transaction, so that the result is
+    sent if and only if the status change is committed. Nothing is queued when the community has no
+    callback URL (the manual does not specify the interface; see README)."""
+    community = resident.community
+    if not community.registration_callback_url or not resident.ywlsh:
+        return
+    enqueue_record(community=community, endpoint="registration-callback", fields={
+        "ywlsh": resident.ywlsh,
+        "ownerId": resident.city_owner_id or "",
+        "communityId": community.city_id,
+        "result": result,
+        "reason": reason,
+        "time": timezone.localtime().strftime("%Y-%m-%d %H:%M:%S"),
+    })
+
+
+@transaction.atomic
+def approve_resident(resident: Resident, *, acting_user: AbstractBaseUser) -> ResidentChange:
+    return _review(resident, Resident.Status.ACTIVE, acting_user=acting_user, reason="")
+
+
+@transaction.atomic
+def reject_resident(resident: Resident, *, acting_user: AbstractBaseUser, reason: str) -> ResidentChange:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValueError("a reason is required to reject")
+    return _review(resident, Resident.Status.REJECTED, acting_user=acting_user, reason=reason)
+
+
+def _review(resident: Resident, new_status: str, *, acting_user: AbstractBaseUser, reason: str) -> ResidentChange:
+    # Locked and re-checked: two guards tapping at once (or a double tap) decide once, and the city
+    # gets one result per application.
+    locked = Resident.objects.select_for_update().select_related("community").get(pk=resident.pk)
+    if locked.status != Resident.Status.PENDING:
+        raise ReviewError(locked.status)
+    change = change_status(locked, new_status, acting_user=acting_user, reason=reason)
+    locked.refresh_from_db()
+    enqueue_admission_result(locked, "approved" if new_status == Resident.Status.ACTIVE else "rejected", reason)
+    resident.refresh_from_db()
+    return change
+
+
+# --- Receiving a person from the city (apply-access) ---------------------------------------------
+
+@dataclass
+class Received:
+    resident: Resident
+    outcome: str  # ApplyAccessCall.Outcome.STORED or DUPLICATE
+    created: bool = False
+
+
+def _is_duplicate(community: Community, ywlsh: str) -> Resident | None:
+    resident = Resident.objects.filter(community=community, ywlsh=ywlsh).first()
+    if resident is not None:
+        return resident
+    call = (ApplyAccessCall.objects.filter(community=community, ywlsh=ywlsh, resident__isnull=False,
+                                           outcome=ApplyAccessCall.Outcome.STORED)
+            .select_related("resident").first())
+    return call.resident if call else None
+
+
+def _find_existing(community: Community, application: CleanApplication) -> tuple[Resident | None, str | None]:
+    """The row this application is about: by ownerId first, else by ID number. Returns the row and
+    the ownerId it had before, when it had another one."""
+    by_owner = Resident.objects.select_for_update().filter(community=community,
+                                                           city_owner_id=application.owner_id).first()
+    id_hash = keyed_hash(application.person.id_card)
+    by_card = Resident.objects.select_for_update().filter(community=community, id_card_hash=id_hash).first()
+    if by_owner is not None:
+        if by_card is not None and by_card.pk != by_owner.pk:
+            # The ownerId's person now claims an ID number another person of ours holds: refusing
+            # is the only answer that does not merge two people or lose one.
+            raise ApplicationConflict("id_card", _("is already registered for another person of this community"))
+        return by_owner, None
+    if by_card is not None:
+        # Same ID number, another (or no) ownerId: the city is authoritative about its own ids,
+        # so the person keeps their row and history and takes the new ownerId (see README).
+        return by_card, by_card.city_owner_id
+    return None, None
+
+
+@transaction.atomic
+def receive_application(community: Community, application: CleanApplication) -> Received:
+    """Store (or update) the person the city registered. Idempotent by ``ywlsh``."""
+    # One application of a community at a time: the duplicate check and the upsert stay consistent
+    # when the city resends while the first call is still being processed.
+    Community.objects.select_for_update().filter(pk=community.pk).first()
+    duplicate = _is_duplicate(community, application.ywlsh)
+    if duplicate is not None:
+        return Received(duplicate, ApplyAccessCall.Outcome.DUPLICATE)
+
+    existing, previous_owner_id = _find_existing(community, application)
+    person = application.person
+    room, room_created = None, False
+    if person.person_type in TYPES_WITH_ROOM and person.seven_segment is not None:
+        room, room_created = resolve_room(community, person.seven_segment, create=True)
+    new_status = Resident.Status.PENDING if community.requires_guard_review else Resident.Status.ACTIVE
+
+    resident = existing or Resident(community=community)
+    old_status = resident.status if existing else ""
+    before = _snapshot(resident) if existing else {}
+    resident.name, resident.id_card, resident.phone = person.name, person.id_card, person.phone
+    resident.sex, resident.person_type, resident.room = person.sex, person.person_type, room
+    resident.address, resident.valid_from, resident.valid_until = person.address, person.valid_from, person.valid_until
+    resident.city_owner_id, resident.ywlsh, resident.source = application.owner_id, application.ywlsh, application.source
+    resident.photo_url, resident.photo_status, resident.photo_error = (
+        application.photo_url, Resident.PhotoStatus.PENDING, "")
+    resident.status, resident.reviewed_by, resident.reviewed_at, resident.reject_reason = new_status, None, None, ""
+    resident.save()
+
+    details = {"ywlsh": application.ywlsh, "room_created": room_created}
+    if existing:
+        details["changed"] = sorted(k for k, v in _snapshot(resident).items() if before.get(k) != v)
+        if previous_owner_id != application.owner_id and previous_owner_id is not None:
+            details["previous_owner_id"] = previous_owner_id
+    ResidentChange.objects.create(
+        resident=resident, actor_label=CITY_ACTOR, from_status=old_status, to_status=new_status,
+        reason="updated by the city" if existing else "registered by the city", details=details)
+    if new_status == Resident.Status.ACTIVE:
+        enqueue_admission_result(resident, "approved", "")
+    resident_id = resident.pk
+    transaction.on_commit(lambda: nudge_photo_fetch(resident_id))
+    return Received(resident, ApplyAccessCall.Outcome.STORED, created=existing is None)
+
+
+def _snapshot(resident: Resident) -> dict[str, str]:
+    """Comparable values of what an update may change; no ID number or phone in clear (the history
+    names the fields that changed, not their values)."""
+    return {
+        "name": resident.name, "id_card": resident.id_card_hash if resident.pk else "",
+        "phone": keyed_hash(resident.phone or ""), "sex": resident.sex, "person_type": resident.person_type,
+        "room": str(resident.room_id), "valid_from": str(resident.valid_from), "valid_until": str(resident.valid_until),
+        "photo_url": resident.photo_url, "source": resident.source,
+    }
+
+
+# --- Photos ----------------------------------------------------------------------------------------
+
+def nudge_photo_fetch(resident_id: int) -> None:
+    """Ask a worker to fetch the photo. Best effort: the expiry sweep re-nudges stuck fetches."""
+    from afxq_portal.celery_app import app
+
+    try:
+        app.send_task(FETCH_PHOTO_TASK, args=[resident_id])
+    except Exception:  # the broker is down: the sweep will find the person still pending
+        logger.warning("could not queue the photo fetch of resident %s", resident_id, exc_info=True)
+
+
+@transaction.atomic
+def store_photo(resident_id: int, url: str, jpeg: bytes) -> bool:
+    """Keep the fetched photo, unless the person has been given another photo URL meanwhile."""
+    resident = Resident.objects.select_for_update().filter(pk=resident_id).first()
+    if resident is None or resident.photo_url != url:
+        return False
+    old_name = resident.photo.name if resident.photo else ""
+    resident.photo.save(f"{uuid.uuid4().hex}.jpg", ContentFile(jpeg), save=False)
+    resident.photo_status, resident.photo_error = Resident.PhotoStatus.OK, ""
+    resident.save(update_fields=["photo", "photo_status", "photo_error", "updated_at"])
+    if old_name:
+        storage = resident.photo.storage
+        transaction.on_commit(lambda: storage.delete(old_name))
+    return True
+
+
+@transaction.atomic
+def mark_photo_failed(resident_id: int, url: str, problem: str) -> bool:
+    updated = Resident.objects.filter(pk=resident_id, photo_url=url).update(
+        photo_status=Resident.PhotoStatus.FAILED, photo_error=problem[:200], updated_at=timezone.now())
+    return bool(updated)
+
+
+# --- Expiry ----------------------------------------------------------------------------------------
+
+def expire_residents(*, now=None) -> int:  # noqa: ANN001 - datetime
+    """People whose validity end has passed become expired (with a history row each)."""
+    now = now or timezone.now()
+    due = Resident.objects.filter(status__in=[Resident.Status.ACTIVE, Resident.Status.PENDING],
+                                  valid_until__lt=now).values_list("pk", flat=True)
+    count = 0
+    for pk in list(due):
+        with transaction.atomic():
+            locked = Resident.objects.select_for_update().filter(
+                pk=pk, status__in=[Resident.Status.ACTIVE, Resident.Status.PENDING], valid_until__lt=now).first()
+            if locked is None:
+                continue
+            change_status(locked, Resident.Status.EXPIRED, actor_label=SYSTEM_EXPIRY_ACTOR)
+            count += 1
+    return count
+
+
+def purge_apply_access_calls(*, now=None) -> int:  # noqa: ANN001 - datetime
+    """Stored calls hold personal data (encrypted): kept for a while for disputes, then deleted."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(days=settings.APPLY_ACCESS_CALL_RETENTION_DAYS)
+    deleted, _ = ApplyAccessCall.objects.filter(received_at__lt=cutoff).delete()
+    return deleted
+
+
+def stuck_photo_fetches(*, older_than_seconds: int = 3600) -> list[int]:
+    cutoff = timezone.now() - dt.timedelta(seconds=older_than_seconds)
+    return list(Resident.objects.filter(photo_status=Resident.PhotoStatus.PENDING, updated_at__lt=cutoff)
+                .values_list("pk", flat=True)[:500])

@@ -9,6 +9,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.utils.translation import gettext as _
 
@@ -23,7 +24,7 @@ from communities.addresses import (
 )
 from communities.models import Building, Community, Room
 
-from .models import TYPES_WITH_ROOM, PersonType, Sex
+from .models import TYPES_WITH_ROOM, PersonType, Sex, Source
 
 _SEX_LABELS = {"女": Sex.FEMALE, "男": Sex.MALE, "未知": Sex.UNKNOWN}
 _TYPE_LABELS = {"住户": "01", "业主": "01", "租户": "02", "物业人员": "03", "服务人员": "04", "来访人员": "05", "访客": "05"}
@@ -161,3 +162,85 @@ def room_index(community: Community) -> dict[RoomKey, int]:
     rooms = Room.objects.filter(building__community=community).values_list(
         "building__number", "unit", "floor", "number", "pk")
     return {(b, u, f, n): pk for b, u, f, n, pk in rooms}
+
+
+# --- A person the city registered (apply-access): the person's rules above, plus the city's own ---
+
+IDENTIFIER_MAX_LENGTH = 64
+PHOTO_URL_MAX_LENGTH = 500
+
+
+@dataclass
+class CleanApplication:
+    person: CleanPerson
+    owner_id: str
+    ywlsh: str
+    source: str
+    photo_url: str
+
+
+def clean_source(value: Any) -> str | None:
+    """`01` phone QR self-registration or `02` entered in the AI-layer admin (a bare 1/2 is accepted)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    text = normalise(str(value))
+    if text in ("1", "2"):
+        text = "0" + text
+    return text if text in (Source.QR, Source.AI_ADMIN) else None
+
+
+def photo_url_problem(url: str) -> str | None:
+    """Only the shape of the URL: whether its host may be fetched is decided when it is fetched
+    (residents.photos), since DNS can change between now and then."""
+    if not url:
+        return _("is required")
+    if len(url) > PHOTO_URL_MAX_LENGTH:
+        return _("is longer than %(n)d characters") % {"n": PHOTO_URL_MAX_LENGTH}
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        return _("must be an http:// or https:// URL")
+    try:
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a port out of range
+    except ValueError:
+        host = None
+    if not host:
+        return _("must be an http:// or https:// URL")
+    if parts.username or parts.password:
+        return _("must not contain a user name or password")
+    return None
+
+
+def identifier_problem(value: str) -> str | None:
+    if not value:
+        return _("is required")
+    if len(value) > IDENTIFIER_MAX_LENGTH:
+        return _("is longer than %(n)d characters") % {"n": IDENTIFIER_MAX_LENGTH}
+    if any(ch.isspace() or not ch.isprintable() for ch in value):
+        return _("must not contain spaces or control characters")
+    return None
+
+
+def check_application(community: Community, raw: Mapping[str, Any]) -> tuple[CleanApplication | None,
+                                                                              list[FieldProblem]]:
+    """Check one person the city registered. ``raw`` has our names: check_person's fields plus
+    owner_id, ywlsh, source and photo_url (strings)."""
+    person, problems = check_person(community, raw)
+    owner_id = str(raw.get("owner_id") or "").strip()
+    ywlsh = str(raw.get("ywlsh") or "").strip()
+    for field, value in (("owner_id", owner_id), ("ywlsh", ywlsh)):
+        problem = identifier_problem(value)
+        if problem:
+            problems.append(FieldProblem(field, problem))
+    source = clean_source(raw.get("source"))
+    if raw.get("source") in (None, ""):
+        problems.append(FieldProblem("source", _("is required")))
+    elif source is None:
+        problems.append(FieldProblem("source", _("must be 01 (phone QR registration) or 02 (AI-layer admin)")))
+    photo_url = str(raw.get("photo_url") or "").strip()
+    problem = photo_url_problem(photo_url)
+    if problem:
+        problems.append(FieldProblem("photo_url", problem))
+    if problems:
+        return None, problems
+    return CleanApplication(person, owner_id, ywlsh, source, photo_url), []

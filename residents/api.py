@@ -1,0 +1,269 @@
+"""POST /apply-access: the city platform pushes each registered person here (interface 1).
+
+Whatever happens the answer is the contract's envelope, ``{"code": 1, "message": ""}`` when the
+person is stored and ``{"code": 0, "message": "<contract field>: <why, in Chinese>"}`` otherwise:
+malformed JSON, an array, a wrong content type, an oversized body, an unknown community, a refused
+source address, too many calls, an internal error. The call is stored (ApplyAccessCall, PII
+encrypted/masked) before anything in it is trusted, and updated with its outcome.
+
+This module only does what is particular to the contract (JSON types, epoch milliseconds, contract
+names); the rules for a person are residents.validation's, shared with the Excel import.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import translation
+from django.utils.translation import gettext as _
+from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
+
+from afxq_portal.pii import mask_text
+from communities.models import Community
+
+from . import services
+from .models import ApplyAccessCall
+from .validation import FieldProblem, check_application
+
+logger = logging.getLogger("residents.apply_access")
+
+# Ours (validation.py) -> the contract's names, in the contract's order: messages name the
+# contract's field, since that is what the city's developers know.
+CONTRACT_NAMES = {
+    "address": "address", "name": "name", "id_card": "idCard", "photo_url": "photo", "source": "source",
+    "person_type": "type", "phone": "phone", "community_id": "communityId", "owner_id": "ownerId",
+    "ywlsh": "ywlsh", "sex": "xbdm", "valid_from": "visitTime", "valid_until": "effectiveVisitTime",
+}
+STRING_FIELDS = ("address", "name", "idCard", "photo", "source", "type", "phone", "communityId", "ownerId", "ywlsh")
+EPOCH_FIELDS = ("visitTime", "effectiveVisitTime")
+# Plausible validity instants (2000-01-01 .. 2100-01-01): outside them a number is a unit mistake
+# (seconds instead of milliseconds, say), not a date.
+EPOCH_MS_MIN, EPOCH_MS_MAX = 946_684_800_000, 4_102_444_800_000
+
+
+class EnvelopeError(Exception):
+    """A refusal answered with ``{"code": 0}`` and an HTTP status."""
+
+    def __init__(self, message: str, http_status: int = status.HTTP_200_OK, outcome: str = "refused") -> None:
+        super().__init__(message)
+        self.message, self.http_status, self.outcome = message, http_status, outcome
+
+
+def envelope(code: int, message: str = "", http_status: int = status.HTTP_200_OK) -> Response:
+    return Response({"code": code, "message": message}, status=http_status)
+
+
+def envelope_exception_handler(exc: Exception, context: dict) -> Response:
+    """DRF's handler for this view: everything DRF raises (throttling, a wrong method...) and
+    anything unexpected becomes the envelope, never an HTML page."""
+    if isinstance(exc, exceptions.Throttled):
+        return envelope(0, _("too many calls, retry in %(s)d seconds") % {"s": exc.wait or 1}, 429)
+    if isinstance(exc, exceptions.MethodNotAllowed):
+        return envelope(0, _("only POST is accepted"), 405)
+    if isinstance(exc, exceptions.APIException):
+        return envelope(0, str(exc.detail), exc.status_code)
+    logger.exception("apply-access: internal error")
+    return envelope(0, _("internal error, please retry later"), 500)
+
+
+class ApplyAccessThrottle(SimpleRateThrottle):
+    """Per source IP, when APPLY_ACCESS_RATE is set ("120/min"); no limit otherwise."""
+
+    scope = "apply-access"
+
+    def get_rate(self) -> str | None:
+        return settings.APPLY_ACCESS_RATE or None
+
+    def get_cache_key(self, request: Request, view: APIView) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+def epoch_ms(value: Any) -> dt.datetime | None:
+    """Epoch milliseconds (a JSON number) to an aware datetime; ValueError when it is not one."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(_("must be epoch milliseconds (a number) or null"))
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError(_("must be whole epoch milliseconds"))
+    if not EPOCH_MS_MIN <= value <= EPOCH_MS_MAX:
+        raise ValueError(_("is not a plausible time in epoch milliseconds"))
+    return dt.datetime.fromtimestamp(int(value) / 1000, tz=dt.UTC)
+
+
+def check_content_type(request: Request) -> None:
+    content_type = (request.META.get("CONTENT_TYPE") or "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise EnvelopeError(_("Content-Type must be application/json"), status.HTTP_415_UNSUPPORTED_MEDIA_TYPE)
+
+
+def parse_json(raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise EnvelopeError(_("the body is not valid JSON"), status.HTTP_400_BAD_REQUEST) from exc
+    if not isinstance(data, dict):
+        kind = _("an array") if isinstance(data, list) else _("a single value")
+        raise EnvelopeError(_("the body must be one JSON object (one person), not %(kind)s") % {"kind": kind},
+                            status.HTTP_400_BAD_REQUEST)
+    return data
+
+
+def read_body(request: Request) -> bytes:
+    # Read at most one byte more than allowed: a huge body is refused, never buffered whole.
+    limit = settings.APPLY_ACCESS_MAX_BODY_BYTES
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    too_large = EnvelopeError(_("the body is larger than %(n)d bytes") % {"n": limit},
+                              status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    raw = request._request.read(limit + 1)
+    if len(raw) > limit:
+        raise too_large
+    return raw
+
+
+def type_problems(data: dict[str, Any]) -> tuple[dict[str, Any], list[FieldProblem]]:
+    """JSON-level checks (which fields are strings, numbers, epoch ms) and the contract-to-ours
+    mapping. Values of the wrong type are left out of the mapped dict and reported here."""
+    problems: list[FieldProblem] = []
+    ours: dict[str, Any] = {}
+    reverse = {contract: own for own, contract in CONTRACT_NAMES.items()}
+    for field in STRING_FIELDS:
+        value = data.get(field)
+        if value is not None and not isinstance(value, str):
+            problems.append(FieldProblem(reverse[field], _("must be a string")))
+        else:
+            ours[reverse[field]] = value
+    sex = data.get("xbdm")
+    if isinstance(sex, bool) or (sex is not None and not isinstance(sex, int | str)):
+        problems.append(FieldProblem("sex", _("must be 0 (female), 1 (male) or 2 (unknown)")))
+    elif sex is None:
+        problems.append(FieldProblem("sex", _("is required")))
+    else:
+        ours["sex"] = str(sex)
+    for field in EPOCH_FIELDS:
+        try:
+            ours[reverse[field]] = epoch_ms(data.get(field))
+        except ValueError as exc:
+            problems.append(FieldProblem(reverse[field], str(exc)))
+    return ours, problems
+
+
+def format_problems(problems: list[FieldProblem]) -> str:
+    order = list(CONTRACT_NAMES)
+    seen: set[str] = set()
+    parts = []
+    for problem in sorted(problems, key=lambda p: order.index(p.field) if p.field in order else len(order)):
+        if problem.field in seen:  # one reason per field: the first (a type error) explains the rest
+            continue
+        seen.add(problem.field)
+        parts.append(f"{CONTRACT_NAMES.get(problem.field, problem.field)}: {problem.message}")
+    return "; ".join(parts)
+
+
+def source_allowed(remote_addr: str | None) -> bool:
+    networks = [cidr.strip() for cidr in settings.APPLY_ACCESS_ALLOWED_NETWORKS if cidr.strip()]
+    if not networks:
+        return True
+    try:
+        address = ipaddress.ip_address(remote_addr or "")
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(cidr, strict=False) for cidr in networks)
+
+
+class ApplyAccessView(APIView):
+    # The city authenticates by where it pushes (the community's push address) and, optionally,
+    # by source network (APPLY_ACCESS_ALLOWED_NETWORKS): no session, no CSRF.
+    authentication_classes: list = []
+    permission_classes: list = []
+    parser_classes: list = []  # we read and parse the body ourselves, to answer every failure in the envelope
+    renderer_classes = [JSONRenderer]
+    throttle_classes = [ApplyAccessThrottle]
+
+    def get_exception_handler(self):  # noqa: ANN201
+        return envelope_exception_handler
+
+    def dispatch(self, request, *args, **kwargs):  # noqa: ANN001, ANN201
+        # The contract's messages are Chinese whatever Accept-Language the city's client sends.
+        with translation.override(settings.LANGUAGE_CODE):
+            return super().dispatch(request, *args, **kwargs)
+
+    def post(self, request: Request) -> Response:
+        call = ApplyAccessCall.objects.create(
+            remote_addr=_ip_or_none(request.META.get("REMOTE_ADDR")),
+            content_type=(request.META.get("CONTENT_TYPE") or "")[:100],
+        )
+        try:
+            response = self.handle_call(request, call)
+        except EnvelopeError as exc:
+            response = envelope(0, exc.message, exc.http_status)
+            call.outcome = exc.outcome
+        except Exception:
+            logger.exception("apply-access call %s: internal error", call.pk)
+            response = envelope(0, _("internal error, please retry later"), status.HTTP_500_INTERNAL_SERVER_ERROR)
+            call.outcome = ApplyAccessCall.Outcome.ERROR
+        call.answer_code, call.message = response.data["code"], response.data["message"][:300]
+        call.save()
+        logger.info("apply-access call=%s ywlsh=%s community=%s outcome=%s code=%s message=%s",
+                    call.pk, call.ywlsh or "-", call.community_city_id or "-", call.outcome, call.answer_code,
+                    mask_text(call.message))
+        return response
+
+    def handle_call(self, request: Request, call: ApplyAccessCall) -> Response:
+        if not source_allowed(request.META.get("REMOTE_ADDR")):
+            raise EnvelopeError(_("calls from this address are not accepted"), status.HTTP_403_FORBIDDEN)
+        raw = read_body(request)
+        _remember(call, raw)
+        check_content_type(request)
+        data = parse_json(raw)
+        if isinstance(data.get("ywlsh"), str):
+            call.ywlsh = data["ywlsh"][:64]
+        if isinstance(data.get("communityId"), str):
+            call.community_city_id = data["communityId"][:64]
+        ours, problems = type_problems(data)
+        community = None
+        if isinstance(data.get("communityId"), str) and data["communityId"].strip():
+            community = Community.objects.filter(city_id=data["communityId"].strip()).first()
+            if community is None:
+                problems.append(FieldProblem("community_id", _("is not a community of this system")))
+            call.community = community
+        elif "community_id" not in {p.field for p in problems}:
+            problems.append(FieldProblem("community_id", _("is required")))
+        if community is not None:
+            application, more = check_application(community, ours)
+            problems += more
+        if problems:
+            raise EnvelopeError(format_problems(problems))
+        try:
+            with transaction.atomic():
+                received = services.receive_application(community, application)
+        except services.ApplicationConflict as exc:
+            raise EnvelopeError(format_problems([FieldProblem(exc.field, exc.message)])) from exc
+        call.resident = received.resident
+        call.outcome = received.outcome
+        return envelope(1, "")
+
+
+def _remember(call: ApplyAccessCall, raw: bytes) -> None:
+    text = raw[:65536].decode("utf-8", errors="replace")
+    call.body, call.body_bytes, call.summary = text, len(raw), mask_text(text[:2000])
+
+
+def _ip_or_none(value: str | None) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value or ""))
+    except ValueError:
+        return None

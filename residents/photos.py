@@ -1,0 +1,207 @@
+"""Fetching the face photo the city names by URL: SSRF-safe download and image re-encoding.
+
+The URL comes from outside, so it is treated like any user-given URL (OWASP SSRF): http/https only;
+the host is resolved once and every address checked (loopback, private, link-local, multicast,
+reserved, unspecified and IPv4-mapped forms are refused unless the operator allowed the network in
+PHOTO_FETCH_ALLOWED_NETWORKS); we then connect to the checked address itself, so a second DNS answer
+cannot swap it; every redirect hop is checked the same way; the body is streamed with a byte cap and
+a total deadline. The bytes must be a real JPEG or PNG within a pixel budget; what we keep is a fresh
+JPEG: EXIF orientation applied, all metadata dropped.
+
+(The device image pipeline has its own helpers in devices/images.py: the decode/verify part here is
+a candidate to share with it.)
+"""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import socket
+import time
+import warnings
+from collections.abc import Iterable
+from urllib.parse import urljoin, urlsplit
+
+import certifi
+import urllib3
+from django.conf import settings
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_REDIRECTS = 3
+MAX_SIDE = 1600  # what we keep: enough for a face, far less than a phone's 12 MP
+MIN_SIDE = 32
+JPEG_QUALITY = 88
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Worth retrying later: the city's file server is busy or the photo is not there yet.
+_TEMPORARY_STATUSES = frozenset({404, 408, 425, 429, 500, 502, 503, 504})
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class PhotoError(Exception):
+    """Base class; the message says why, in English, without personal data (it is logged and kept)."""
+
+
+class PhotoRefused(PhotoError):
+    """Permanent: retrying will not help (forbidden address, not an image, too large...)."""
+
+
+class PhotoTemporaryError(PhotoError):
+    """Transient: network error, timeout, a 5xx. Retried with backoff."""
+
+
+def allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(cidr.strip(), strict=False)
+            for cidr in settings.PHOTO_FETCH_ALLOWED_NETWORKS if cidr.strip()]
+
+
+def _unmapped(address: IPAddress) -> IPAddress:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def address_problem(address: IPAddress, allowed: Iterable = ()) -> str | None:
+    """Why we refuse to connect to ``address``, or None."""
+    address = _unmapped(address)
+    if any(address in network for network in allowed):
+        return None
+    for flag in ("is_loopback", "is_private", "is_link_local", "is_multicast", "is_reserved", "is_unspecified"):
+        if getattr(address, flag):
+            return f"address {address} is {flag[3:].replace('_', '-')}"
+    if not address.is_global:
+        return f"address {address} is not a public address"
+    return None
+
+
+def resolve_checked(host: str, port: int) -> IPAddress:
+    """Resolve ``host`` once and return an address to connect to; refuse if ANY answer is forbidden
+    (a name answering both a public and a private address is an attack, not a fallback)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise PhotoTemporaryError(f"cannot resolve {host}: {exc}") from exc
+    addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+    if not addresses:
+        raise PhotoTemporaryError(f"{host} has no address")
+    allowed = allowed_networks()
+    for address in addresses:
+        problem = address_problem(address, allowed)
+        if problem:
+            raise PhotoRefused(f"{host}: {problem}")
+    return addresses[0]
+
+
+def _open(url: str, deadline: float) -> urllib3.BaseHTTPResponse:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise PhotoRefused(f"scheme {scheme or '(none)'} is not http or https")
+    try:
+        host, port = parts.hostname, parts.port or (443 if scheme == "https" else 80)
+    except ValueError as exc:
+        raise PhotoRefused(f"bad URL: {exc}") from exc
+    if not host or parts.username or parts.password:
+        raise PhotoRefused("URL without a host, or with credentials")
+    address = resolve_checked(host, port)
+    remaining = max(0.1, deadline - time.monotonic())
+    timeout = urllib3.Timeout(connect=min(settings.PHOTO_FETCH_CONNECT_TIMEOUT, remaining),
+                              read=min(settings.PHOTO_FETCH_READ_TIMEOUT, remaining))
+    host_header = f"[{host}]" if ":" in host else host
+    if parts.port:
+        host_header += f":{parts.port}"
+    # Connect to the address we checked, naming the host in the Host header and for TLS (SNI and
+    # certificate check), so DNS cannot change between the check and the connection.
+    if scheme == "https":
+        pool = urllib3.HTTPSConnectionPool(str(address), port, timeout=timeout, retries=False, maxsize=1,
+                                           server_hostname=host, assert_hostname=host,
+                                           cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
+    else:
+        pool = urllib3.HTTPConnectionPool(str(address), port, timeout=timeout, retries=False, maxsize=1)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    try:
+        return pool.urlopen("GET", path, headers={"Host": host_header, "Accept": "image/jpeg, image/png",
+                                                  "User-Agent": "afxq-portal photo fetcher"},
+                            redirect=False, retries=False, preload_content=False, assert_same_host=False)
+    except urllib3.exceptions.HTTPError as exc:
+        raise PhotoTemporaryError(f"{host}: {type(exc).__name__}") from exc
+
+
+def download(url: str) -> bytes:
+    """The body at ``url``, following at most MAX_REDIRECTS redirects, each hop checked again."""
+    deadline = time.monotonic() + settings.PHOTO_FETCH_TOTAL_TIMEOUT
+    limit = settings.PHOTO_FETCH_MAX_BYTES
+    for _hop in range(MAX_REDIRECTS + 1):
+        response = _open(url, deadline)
+        try:
+            if response.status in _REDIRECTS:
+                location = response.headers.get("Location")
+                if not location:
+                    raise PhotoRefused(f"redirect {response.status} without a Location")
+                url = urljoin(url, location)
+                continue
+            if response.status != 200:
+                error = PhotoTemporaryError if response.status in _TEMPORARY_STATUSES else PhotoRefused
+                raise error(f"HTTP {response.status}")
+            declared = response.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > limit:
+                raise PhotoRefused(f"photo is {declared} bytes, more than {limit}")
+            return _read_capped(response, limit, deadline)
+        finally:
+            response.release_conn()
+            response.close()
+    raise PhotoRefused(f"more than {MAX_REDIRECTS} redirects")
+
+
+def _read_capped(response: urllib3.BaseHTTPResponse, limit: int, deadline: float) -> bytes:
+    # The cap holds while streaming: a server that lies about (or omits) Content-Length is cut off
+    # after `limit` bytes, never buffered whole.
+    chunks, size = [], 0
+    try:
+        for chunk in response.stream(64 * 1024, decode_content=False):
+            size += len(chunk)
+            if size > limit:
+                raise PhotoRefused(f"photo is more than {limit} bytes")
+            if time.monotonic() > deadline:
+                raise PhotoTemporaryError("download took too long")
+            chunks.append(chunk)
+    except urllib3.exceptions.HTTPError as exc:
+        raise PhotoTemporaryError(f"download failed: {type(exc).__name__}") from exc
+    return b"".join(chunks)
+
+
+def reencode(data: bytes) -> bytes:
+    """A clean JPEG of the photo in ``data`` (a JPEG or PNG), or PhotoRefused."""
+    max_pixels = settings.PHOTO_FETCH_MAX_PIXELS
+    with warnings.catch_warnings():
+        # A decompression bomb must be an error, not a warning (Pillow only warns below 2x its limit).
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data), formats=["JPEG", "PNG"])
+            width, height = image.size
+            # The header is read, the pixels are not: refuse before decoding.
+            if width * height > max_pixels:
+                raise PhotoRefused(f"photo has {width}x{height} pixels, more than {max_pixels}")
+            if min(width, height) < MIN_SIDE:
+                raise PhotoRefused(f"photo is only {width}x{height} pixels")
+            image.load()
+        except PhotoRefused:
+            raise
+        except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning,
+                OSError, SyntaxError, ValueError) as exc:
+            raise PhotoRefused(f"not a JPEG or PNG image ({type(exc).__name__})") from exc
+    image = ImageOps.exif_transpose(image)
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    image.thumbnail((MAX_SIDE, MAX_SIDE))
+    out = io.BytesIO()
+    # No exif=, no icc_profile=: the saved JPEG carries no metadata (camera, GPS, time).
+    image.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+    return out.getvalue()
+
+
+def fetch_photo(url: str) -> bytes:
+    """Download and re-encode the photo at ``url``."""
+    return reencode(download(url))

@@ -1,0 +1,115 @@
+"""The guards' review pages (mobile-first) and the tenancy-checked photo view.
+
+Guards (门卫, not staff) log in with their phone number and password and see the queue of their own
+community; property staff and administrators may use the same pages for their communities. Every
+lookup goes through communities.tenancy: a person of another community is a 404, never a 403 that
+would confirm it exists.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse_lazy
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from communities.tenancy import reviewable_communities
+
+from . import services
+from .forms import GuardLoginForm, RejectForm
+from .models import Resident, ResidentChange
+
+guard_login_required = login_required(login_url=reverse_lazy("residents:guard-login"))
+QUEUE_LIMIT = 100
+
+
+class GuardLoginView(auth_views.LoginView):
+    template_name = "residents/guard_login.html"
+    authentication_form = GuardLoginForm
+    redirect_authenticated_user = True
+    next_page = reverse_lazy("residents:guard-queue")
+
+
+class GuardLogoutView(auth_views.LogoutView):
+    next_page = reverse_lazy("residents:guard-login")
+
+
+def reviewable_residents(request: HttpRequest) -> QuerySet[Resident]:
+    communities = reviewable_communities(request.user)
+    if not communities.exists():
+        raise PermissionDenied
+    return Resident.objects.filter(community__in=communities).select_related("community", "room__building")
+
+
+@guard_login_required
+def queue(request: HttpRequest) -> HttpResponse:
+    residents = reviewable_residents(request)
+    pending = residents.filter(status=Resident.Status.PENDING).order_by("-updated_at", "-pk")
+    recent = (ResidentChange.objects.filter(resident__in=residents, actor__isnull=False)
+              .select_related("resident", "actor").order_by("-at", "-pk")[:10])
+    return render(request, "residents/guard_queue.html", {
+        "pending": pending[:QUEUE_LIMIT],
+        "pending_count": pending.count(),
+        "recent": recent,
+        "reject_form": RejectForm(),
+    })
+
+
+@guard_login_required
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    resident = get_object_or_404(reviewable_residents(request), pk=pk)
+    return render(request, "residents/guard_detail.html", {
+        "resident": resident,
+        "changes": resident.changes.select_related("actor").all(),
+        "reject_form": RejectForm(),
+    })
+
+
+@require_POST
+@guard_login_required
+def approve(request: HttpRequest, pk: int) -> HttpResponse:
+    resident = get_object_or_404(reviewable_residents(request), pk=pk)
+    try:
+        services.approve_resident(resident, acting_user=request.user)
+    except services.ReviewError:
+        messages.warning(request, _("%(name)s was already reviewed.") % {"name": resident.name})
+    else:
+        messages.success(request, _("%(name)s approved.") % {"name": resident.name})
+    return redirect("residents:guard-queue")
+
+
+@require_POST
+@guard_login_required
+def reject(request: HttpRequest, pk: int) -> HttpResponse:
+    resident = get_object_or_404(reviewable_residents(request), pk=pk)
+    form = RejectForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("A reason is required to reject %(name)s.") % {"name": resident.name})
+        return redirect("residents:guard-queue")
+    try:
+        services.reject_resident(resident, acting_user=request.user, reason=form.cleaned_data["reason"])
+    except services.ReviewError:
+        messages.warning(request, _("%(name)s was already reviewed.") % {"name": resident.name})
+    else:
+        messages.success(request, _("%(name)s rejected.") % {"name": resident.name})
+    return redirect("residents:guard-queue")
+
+
+@login_required
+def photo(request: HttpRequest, pk: int) -> FileResponse:
+    """The face photo, to the guard of the person's community, its staff and administrators only.
+    (Staff reach this from the admin, hence the plain login_required.)"""
+    communities = reviewable_communities(request.user)
+    resident = get_object_or_404(Resident.objects.filter(community__in=communities), pk=pk)
+    if not resident.photo:
+        raise Http404
+    response = FileResponse(resident.photo.open("rb"), content_type="image/jpeg")
+    # Sensitive personal data: no shared cache may keep it.
+    response["Cache-Control"] = "private, no-store"
+    return response

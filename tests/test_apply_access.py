@@ -1,0 +1,350 @@
+"""POST /apply-access: every valid shape is stored, every bad input gets the exact envelope and
+stores nothing, the call itself is kept (PII encrypted/masked), idempotency and updates."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from django.db import connection
+from django.test import Client, override_settings
+
+from communities.models import Building, Room
+from residents import services
+from residents.models import ApplyAccessCall, Resident, ResidentChange
+from tests.factories import ResidentFactory, RoomFactory, make_id_card
+from uploads.models import OutboxRecord
+
+ID_CARD = make_id_card(1)
+ID_CARD_X = next(make_id_card(n) for n in range(1, 1000) if make_id_card(n).endswith("X"))
+ADDRESS = "四川省成都市锦江区观音桥55号2栋1单元31楼06号"
+STANDARD = "四川省成都市锦江区观音桥55号"
+T0 = 1_764_000_000_000  # 2025-11-24 16:00 UTC, epoch ms
+
+
+def payload(**overrides) -> dict:
+    data = {
+        "address": ADDRESS, "name": "张三", "idCard": ID_CARD, "photo": "http://photos.example.com/p/1.jpg",
+        "source": "01", "type": "01", "phone": "13812345678", "communityId": "CITY-A", "ownerId": "OWNER-1",
+        "ywlsh": "YW-0001", "xbdm": 1, "visitTime": None, "effectiveVisitTime": None,
+    }
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not ...}
+
+
+def post(client: Client, data, *, content_type: str = "application/json", raw: bytes | None = None, **extra):
+    body = raw if raw is not None else json.dumps(data, ensure_ascii=False).encode()
+    return client.post("/apply-access", data=body, content_type=content_type, **extra)
+
+
+# --- valid shapes -------------------------------------------------------------------------------
+
+VALID = {
+    "owner": {},
+    "tenant": {"type": "02"},
+    "visitor with a window": {"type": "05", "visitTime": T0, "effectiveVisitTime": T0 + 86_400_000},
+    "visitor, end equals start": {"type": "05", "visitTime": T0, "effectiveVisitTime": T0},
+    "property staff, standard address": {"type": "03", "address": STANDARD},
+    "service staff, standard address": {"type": "04", "address": STANDARD},
+    "xbdm as a string": {"xbdm": "0"},
+    "xbdm unknown": {"xbdm": 2},
+    "optional times absent": {"visitTime": ..., "effectiveVisitTime": ...},
+    "only an end": {"effectiveVisitTime": T0},
+    "source 02, https photo": {"source": "02", "photo": "https://photos.example.com/a.png?sig=1"},
+    "ID ending in X": {"idCard": ID_CARD_X},
+    "ID with a lower-case x": {"idCard": ID_CARD_X.lower()},
+    "floor written 层": {"address": "四川省成都市锦江区观音桥55号2栋1单元31层06号"},
+    "full-width digits": {"address": "四川省成都市锦江区观音桥５５号２栋１单元３１楼０６号"},
+    "landline phone": {"phone": "028-86001234"},
+    "+86 mobile": {"phone": "+8613812345678"},
+    "extra fields ignored": {"somethingNew": "x"},
+    "time as an integral float": {"visitTime": float(T0)},
+}
+
+
+@pytest.mark.parametrize("overrides", VALID.values(), ids=VALID.keys())
+def test_it_stores_every_valid_shape(client: Client, community_a, overrides: dict) -> None:
+    response = post(client, payload(**overrides))
+    assert response.status_code == 200
+    assert response.json() == {"code": 1, "message": ""}
+    resident = Resident.objects.get()
+    assert resident.community == community_a
+    assert resident.city_owner_id == "OWNER-1" and resident.ywlsh == "YW-0001"
+    assert resident.status == Resident.Status.PENDING
+    assert resident.photo_status == Resident.PhotoStatus.PENDING
+    assert resident.photo_url == payload(**overrides)["photo"]
+    assert resident.person_type == payload(**overrides)["type"]
+    assert resident.id_card == payload(**overrides)["idCard"].upper()
+    if resident.person_type in ("03", "04"):
+        assert resident.room is None
+    else:
+        assert resident.room.building.number == "2" and resident.room.unit == "1"
+        assert resident.room.floor == "31" and resident.room.number == "06"
+    call = ApplyAccessCall.objects.get()
+    assert call.outcome == ApplyAccessCall.Outcome.STORED and call.resident == resident and call.answer_code == 1
+
+
+def test_it_converts_epoch_milliseconds(client: Client, community_a) -> None:
+    post(client, payload(type="05", visitTime=T0, effectiveVisitTime=T0 + 3_600_000))
+    resident = Resident.objects.get()
+    assert resident.valid_from.timestamp() * 1000 == T0
+    assert resident.valid_until.timestamp() * 1000 == T0 + 3_600_000
+    assert resident.sex == "1"
+
+
+def test_it_creates_a_missing_room_flagged_for_staff(client: Client, community_a) -> None:
+    assert not Room.objects.exists()
+    post(client, payload())
+    room = Resident.objects.get().room
+    assert room.needs_confirmation and room.building.needs_confirmation
+    assert ResidentChange.objects.get().details["room_created"] is True
+
+
+def test_it_uses_an_existing_room_unflagged(client: Client, community_a) -> None:
+    room = RoomFactory(building__community=community_a, building__number="2", unit="1", floor="31", number="06")
+    post(client, payload())
+    assert Resident.objects.get().room == room
+    assert Building.objects.count() == 1 and Room.objects.count() == 1
+    assert not Room.objects.get().needs_confirmation
+
+
+def test_it_answers_in_chinese_whatever_the_client_language(client: Client, community_a) -> None:
+    response = post(client, payload(name=""), HTTP_ACCEPT_LANGUAGE="en")
+    assert response.json() == {"code": 0, "message": "name: 为必填项"}
+
+
+# --- bad inputs: the exact envelope, nothing stored -----------------------------------------------
+
+LONG = "A" * 65
+BAD = [
+    # (id, overrides or raw body, content type, HTTP status, message)
+    ("unknown community", payload(communityId="NOPE"), None, 200, "communityId: 不是本系统的小区"),
+    ("missing community", payload(communityId=...), None, 200, "communityId: 为必填项"),
+    ("community as a number", payload(communityId=42), None, 200, "communityId: 应为字符串"),
+    ("missing name", payload(name=...), None, 200, "name: 为必填项"),
+    ("name too long", payload(name="张" * 51), None, 200, "name: 超过 50 个字符"),
+    ("wrong check digit", payload(idCard=ID_CARD[:17] + ("0" if ID_CARD[17] != "0" else "1")), None, 200,
+     "idCard: 校验位错误（GB 11643）"),
+    ("ID 17 characters", payload(idCard=ID_CARD[:17]), None, 200, "idCard: 应为 18 位，实际为 17 位"),
+    ("ID as a number", payload(idCard=int(ID_CARD[:17] + "0")), None, 200, "idCard: 应为字符串"),
+    ("ID impossible birth date", payload(idCard="510104199013011234"), None, 200, "idCard: 出生日期不存在"),
+    ("ID letters", payload(idCard="51010419900101A23X"), None, 200, "idCard: 应为 17 位数字加 1 位数字或 X"),
+    ("type 06", payload(type="06"), None, 200, "type: 必须为 01 至 05 之一"),
+    ("type as a number", payload(type=1), None, 200, "type: 应为字符串"),
+    ("source 03", payload(source="03"), None, 200, "source: 必须为 01（手机扫码登记）或 02（AI 层后台录入）"),
+    ("source missing", payload(source=...), None, 200, "source: 为必填项"),
+    ("xbdm 3", payload(xbdm=3), None, 200, "xbdm: 必须为 0（女）、1（男）或 2（未知）"),
+    ("xbdm true", payload(xbdm=True), None, 200, "xbdm: 必须为 0（女）、1（男）或 2（未知）"),
+    ("xbdm missing", payload(xbdm=...), None, 200, "xbdm: 为必填项"),
+    ("visitTime as a date string", payload(visitTime="2026-01-01"), None, 200,
+     "visitTime: 应为毫秒时间戳（数字）或 null"),
+    ("visitTime in seconds", payload(visitTime=1_764_000_000), None, 200, "visitTime: 不是合理的毫秒时间戳"),
+    ("fractional milliseconds", payload(effectiveVisitTime=T0 + 0.5), None, 200,
+     "effectiveVisitTime: 应为整数毫秒时间戳"),
+    ("end before start", payload(type="05", visitTime=T0, effectiveVisitTime=T0 - 1), None, 200,
+     "effectiveVisitTime: 早于有效期开始时间"),
+    ("phone too short", payload(phone="12345"), None, 200,
+     "phone: 不是手机号（1 开头的 11 位数字）或带区号的固定电话"),
+    ("phone empty", payload(phone=""), None, 200, "phone: 为空"),
+    ("photo file:", payload(photo="file:///etc/passwd"), None, 200, "photo: 必须是 http:// 或 https:// 地址"),
+    ("photo ftp:", payload(photo="ftp://photos.example.com/1.jpg"), None, 200,
+     "photo: 必须是 http:// 或 https:// 地址"),
+    ("photo with credentials", payload(photo="http://u:p@photos.example.com/1.jpg"), None, 200,
+     "photo: 不能包含用户名或密码"),
+    ("photo missing", payload(photo=...), None, 200, "photo: 为必填项"),
+    ("address in another district", payload(address="四川省成都市青羊区观音桥55号2栋1单元31楼06号"), None, 200,
+     "address: 不在本小区：区（县）“青羊区”与本小区的“锦江区”不一致"),
+    ("address in another street", payload(type="03", address="四川省成都市锦江区观音桥56号"), None, 200,
+     "address: 不在本小区：街路巷门牌“观音桥56号”与本小区的“观音桥55号”不一致"),
+    ("owner without a room", payload(address=STANDARD), None, 200,
+     f"address: “{STANDARD}”不是七段式地址（标准地址后接…栋…单元…楼…号）"),
+    ("address missing", payload(address=...), None, 200, "address: 为必填项"),
+    ("ownerId missing", payload(ownerId=...), None, 200, "ownerId: 为必填项"),
+    ("ownerId too long", payload(ownerId=LONG), None, 200, "ownerId: 超过 64 个字符"),
+    ("ywlsh with a space", payload(ywlsh="YW 1"), None, 200, "ywlsh: 不能包含空格或控制字符"),
+    ("several problems", payload(name="", idCard="123", xbdm=9), None, 200,
+     "name: 为必填项; idCard: 应为 18 位，实际为 3 位; xbdm: 必须为 0（女）、1（男）或 2（未知）"),
+    ("malformed JSON", b'{"name": "x",', None, 400, "请求体不是合法的 JSON"),
+    ("blank body", b"  ", None, 400, "请求体不是合法的 JSON"),
+    ("not UTF-8", b'{"name": "\xff"}', None, 400, "请求体不是合法的 JSON"),
+    ("a JSON array", json.dumps([payload()]).encode(), None, 400,
+     "请求体必须是一个 JSON 对象（一个人员），而不是数组"),
+    ("a JSON string", b'"hello"', None, 400, "请求体必须是一个 JSON 对象（一个人员），而不是单个值"),
+    ("text/plain", payload(), "text/plain", 415, "Content-Type 必须为 application/json"),
+    ("form-encoded", payload(), "application/x-www-form-urlencoded", 415, "Content-Type 必须为 application/json"),
+    ("oversized body", payload(name="张" * 40_000), None, 413, "请求体超过 65536 字节"),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type", "http_status", "message"),
+                         [case[1:] for case in BAD], ids=[case[0] for case in BAD])
+def test_it_refuses_bad_input_with_the_exact_envelope(client: Client, community_a, body, content_type,
+                                                      http_status: int, message: str) -> None:
+    raw = body if isinstance(body, bytes) else None
+    response = post(client, body, raw=raw, content_type=content_type or "application/json")
+    assert response.status_code == http_status
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"code": 0, "message": message}
+    assert not Resident.objects.exists() and not Room.objects.exists() and not ResidentChange.objects.exists()
+    call = ApplyAccessCall.objects.get()
+    assert call.outcome == ApplyAccessCall.Outcome.REFUSED and call.answer_code == 0 and call.message == message
+
+
+def test_it_has_at_least_25_distinct_bad_inputs() -> None:
+    assert len({case[0] for case in BAD}) >= 25
+
+
+def test_it_answers_other_methods_in_the_envelope(client: Client, db) -> None:  # noqa: ANN001
+    response = client.get("/apply-access")
+    assert response.status_code == 405
+    assert response.json() == {"code": 0, "message": "只接受 POST 请求"}
+
+
+def test_it_answers_an_internal_error_in_the_envelope(client: Client, community_a, monkeypatch) -> None:  # noqa: ANN001
+    def explode(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(services, "receive_application", explode)
+    response = post(client, payload())
+    assert response.status_code == 500
+    assert response.json() == {"code": 0, "message": "内部错误，请稍后重试"}
+    assert ApplyAccessCall.objects.get().outcome == ApplyAccessCall.Outcome.ERROR
+
+
+# --- the stored call: kept before it is trusted, PII not in clear ---------------------------------
+
+def test_it_keeps_the_call_with_pii_encrypted_and_masked(client: Client, community_a) -> None:
+    post(client, payload(name=""))
+    call = ApplyAccessCall.objects.get()
+    assert call.ywlsh == "YW-0001" and call.community_city_id == "CITY-A" and call.community == community_a
+    assert json.loads(call.body)["idCard"] == ID_CARD  # decrypted for an operator investigating a dispute
+    assert ID_CARD not in call.summary and "13812345678" not in call.summary
+    assert ID_CARD[:4] in call.summary
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT body FROM residents_applyaccesscall WHERE id = %s", [call.pk])
+        stored = cursor.fetchone()[0]
+    assert ID_CARD not in stored and "13812345678" not in stored
+
+
+def test_it_logs_every_call_with_ywlsh_community_and_outcome(client: Client, community_a, caplog) -> None:  # noqa: ANN001
+    with caplog.at_level(logging.INFO, logger="residents.apply_access"):
+        post(client, payload())
+        post(client, payload(ywlsh="YW-0002", idCard=ID_CARD[:17]))
+    lines = [r.getMessage() for r in caplog.records if r.name == "residents.apply_access"]
+    assert len(lines) == 2
+    assert "ywlsh=YW-0001 community=CITY-A outcome=stored code=1" in lines[0]
+    assert "ywlsh=YW-0002 community=CITY-A outcome=refused code=0" in lines[1]
+    assert not any(ID_CARD in line or "13812345678" in line for line in lines)
+
+
+# --- idempotency and updates ------------------------------------------------------------------------
+
+def test_it_is_idempotent_by_ywlsh(client: Client, community_a) -> None:
+    assert post(client, payload()).json() == {"code": 1, "message": ""}
+    resident = Resident.objects.get()
+    again = post(client, payload(name="李四", phone="13900000000"))
+    assert again.json() == {"code": 1, "message": ""}
+    resident.refresh_from_db()
+    assert resident.name == "张三" and resident.phone == "13812345678"
+    assert Resident.objects.count() == 1 and ResidentChange.objects.count() == 1
+    assert list(ApplyAccessCall.objects.order_by("pk").values_list("outcome", flat=True)) == ["stored", "duplicate"]
+
+
+def test_it_updates_the_person_on_a_new_ywlsh_and_keeps_history(client: Client, community_a, gary) -> None:  # noqa: ANN001
+    post(client, payload(type="05", visitTime=T0, effectiveVisitTime=T0 + 1000))
+    resident = Resident.objects.get()
+    services.approve_resident(resident, acting_user=gary)
+    response = post(client, payload(ywlsh="YW-0002", type="05", visitTime=T0 + 86_400_000,
+                                    effectiveVisitTime=T0 + 2 * 86_400_000, photo="http://photos.example.com/p/2.jpg"))
+    assert response.json() == {"code": 1, "message": ""}
+    assert Resident.objects.count() == 1
+    resident.refresh_from_db()
+    assert resident.ywlsh == "YW-0002" and resident.photo_url.endswith("/2.jpg")
+    assert resident.valid_from.timestamp() * 1000 == T0 + 86_400_000
+    # A new application is a new admission: back to the guards' queue, and it says so.
+    assert resident.status == Resident.Status.PENDING
+    changes = list(resident.changes.order_by("at", "pk"))
+    assert [(c.from_status, c.to_status) for c in changes] == [("", "pending"), ("pending", "active"),
+                                                                ("active", "pending")]
+    assert changes[-1].details["ywlsh"] == "YW-0002"
+    assert set(changes[-1].details["changed"]) == {"photo_url", "valid_from", "valid_until"}
+    # The first ywlsh sent again still changes nothing.
+    assert post(client, payload(type="05")).json() == {"code": 1, "message": ""}
+    resident.refresh_from_db()
+    assert resident.ywlsh == "YW-0002"
+
+
+def test_it_gives_a_known_id_card_the_new_owner_id(client: Client, community_a) -> None:
+    # The same person (same ID number) known under another ownerId, or imported from Excel without
+    # one: the city is authoritative about its ids, so the row is kept and takes the new ownerId.
+    existing = ResidentFactory(community=community_a, id_card=ID_CARD, city_owner_id="OLD-OWNER")
+    assert post(client, payload(ownerId="NEW-OWNER")).json() == {"code": 1, "message": ""}
+    existing.refresh_from_db()
+    assert Resident.objects.count() == 1
+    assert existing.city_owner_id == "NEW-OWNER" and existing.user_id == "NEW-OWNER"
+    assert existing.changes.get().details["previous_owner_id"] == "OLD-OWNER"
+
+
+def test_it_refuses_an_owner_id_claiming_another_persons_id_card(client: Client, community_a) -> None:
+    post(client, payload())
+    other = ResidentFactory(community=community_a, id_card=make_id_card(2), city_owner_id="OWNER-2")
+    response = post(client, payload(ywlsh="YW-0002", idCard=other.id_card))
+    assert response.json() == {"code": 0, "message": "idCard: 已登记为本小区的另一人员"}
+    assert Resident.objects.get(city_owner_id="OWNER-1").id_card == ID_CARD
+
+
+def test_it_keeps_the_same_person_apart_in_two_communities(client: Client, community_a, community_b) -> None:
+    post(client, payload())
+    response = post(client, payload(ywlsh="YW-B", communityId="CITY-B",
+                                    address="四川省成都市青羊区草市街1号1栋1单元1楼01号"))
+    assert response.json() == {"code": 1, "message": ""}
+    assert set(Resident.objects.values_list("community__city_id", flat=True)) == {"CITY-A", "CITY-B"}
+
+
+# --- review not required, callback queued -----------------------------------------------------------
+
+def test_it_activates_at_once_and_queues_the_callback_when_no_review(client: Client, community_a) -> None:
+    community_a.requires_guard_review = False
+    community_a.registration_callback_url = "https://callback.example.com/registration"
+    community_a.save()
+    post(client, payload())
+    resident = Resident.objects.get()
+    assert resident.status == Resident.Status.ACTIVE
+    record = OutboxRecord.objects.get()
+    assert record.endpoint == "registration-callback" and record.community == community_a
+    assert {k: v for k, v in record.fields.items() if k != "time"} == {
+        "ywlsh": "YW-0001", "ownerId": "OWNER-1", "communityId": "CITY-A", "result": "approved", "reason": ""}
+
+
+def test_it_queues_no_callback_without_a_callback_url(client: Client, community_a) -> None:
+    community_a.requires_guard_review = False
+    community_a.save()
+    post(client, payload())
+    assert Resident.objects.get().status == Resident.Status.ACTIVE
+    assert not OutboxRecord.objects.exists()
+
+
+# --- optional hardening -------------------------------------------------------------------------------
+
+@override_settings(APPLY_ACCESS_ALLOWED_NETWORKS=["10.0.0.0/8"])
+def test_it_refuses_sources_outside_the_allowed_networks(client: Client, community_a) -> None:
+    response = post(client, payload())
+    assert response.status_code == 403
+    assert response.json() == {"code": 0, "message": "不接受来自该地址的调用"}
+    assert not Resident.objects.exists()
+    assert post(client, payload(), REMOTE_ADDR="10.1.2.3").json() == {"code": 1, "message": ""}
+
+
+@override_settings(APPLY_ACCESS_RATE="2/min")
+def test_it_rate_limits_per_source_address(client: Client, community_a) -> None:
+    from django.core.cache import cache
+
+    cache.clear()
+    assert post(client, payload(), REMOTE_ADDR="10.9.9.9").json()["code"] == 1
+    assert post(client, payload(ywlsh="YW-0002"), REMOTE_ADDR="10.9.9.9").json()["code"] == 1
+    third = post(client, payload(ywlsh="YW-0003"), REMOTE_ADDR="10.9.9.9")
+    assert third.status_code == 429
+    assert third.json()["code"] == 0 and third.json()["message"].startswith("调用过于频繁")
+    assert post(client, payload(ywlsh="YW-0004"), REMOTE_ADDR="10.9.9.8").json()["code"] == 1
+    cache.clear()
