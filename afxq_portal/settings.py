@@ -264,3 +264,37 @@ PHOTO_FETCH_TOTAL_TIMEOUT = env.float("PHOTO_FETCH_TOTAL_TIMEOUT", default=30.0)
 PHOTO_FETCH_MAX_PIXELS = env.int("PHOTO_FETCH_MAX_PIXELS", default=40_000_000)
 PHOTO_FETCH_MAX_RETRIES = env.int("PHOTO_FETCH_MAX_RETRIES", default=5)
 PHOTO_FETCH_RETRY_BASE_SECONDS = env.float("PHOTO_FETCH_RETRY_BASE_SECONDS", default=30.0)
+
+# --- Uploads to the city platform (uploads/) ------------------------------------------------------
+# Batches: at most 50 records (the contract) and a byte ceiling per request (pass records carry two images).
+UPLOAD_BATCH_SIZE = min(50, env.int("UPLOAD_BATCH_SIZE", default=50))
+UPLOAD_MAX_BODY_BYTES = env.int("UPLOAD_MAX_BODY_BYTES", default=8 * 2**20)
+UPLOAD_CONNECT_TIMEOUT = env.float("UPLOAD_CONNECT_TIMEOUT", default=5.0)
+UPLOAD_READ_TIMEOUT = env.float("UPLOAD_READ_TIMEOUT", default=30.0)
+# A claimed row whose worker died is claimed again after this; longer than one request can take.
+UPLOAD_LEASE_SECONDS = env.float("UPLOAD_LEASE_SECONDS", default=300.0)
+UPLOAD_RETRY_BASE_SECONDS = env.float("UPLOAD_RETRY_BASE_SECONDS", default=10.0)
+UPLOAD_RETRY_MAX_SECONDS = env.float("UPLOAD_RETRY_MAX_SECONDS", default=1800.0)
+UPLOAD_MAX_ATTEMPTS = env.int("UPLOAD_MAX_ATTEMPTS", default=50)
+UPLOAD_MAX_AGE_HOURS = env.float("UPLOAD_MAX_AGE_HOURS", default=72.0)
+# One drain task stops after this many seconds and leaves the rest to the next nudge or sweep.
+UPLOAD_DRAIN_BUDGET_SECONDS = env.float("UPLOAD_DRAIN_BUDGET_SECONDS", default=60.0)
+UPLOAD_LOGIN_LOCK_SECONDS = env.float("UPLOAD_LOGIN_LOCK_SECONDS", default=30.0)
+UPLOAD_SWEEP_SECONDS = env.float("UPLOAD_SWEEP_SECONDS", default=15.0)
+UPLOAD_RETENTION_DAYS = env.float("UPLOAD_RETENTION_DAYS", default=30.0)
+UPLOAD_DEAD_RETENTION_DAYS = env.float("UPLOAD_DEAD_RETENTION_DAYS", default=90.0)
+# The manual does not say whether licensePlateType is a number or a two-digit string: "number" or "string".
+CITY_PLATE_TYPE_FORMAT = env("CITY_PLATE_TYPE_FORMAT", default="number")
+# Link monitoring: a community with a backlog and no success for this long is down (掉线).
+LINK_CHECK_SECONDS = env.float("LINK_CHECK_SECONDS", default=60.0)
+LINK_DOWN_AFTER_SECONDS = env.float("LINK_DOWN_AFTER_SECONDS", default=600.0)
+LINK_ALERT_WEBHOOK_URL = env("LINK_ALERT_WEBHOOK_URL", default="")
+# For EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend (alerts written to files).
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
+# The sandbox city platform's accepted 场所侧 credentials (client_id:client_secret:username:password).
+SANDBOX_CITY_CREDENTIALS = env.list("SANDBOX_CITY_CREDENTIALS", default=["demo-client:demo-secret:demo-site:demo-password"])
+CELERY_BEAT_SCHEDULE.update({
+    "uploads-sweep": {"task": "uploads.sweep_outbox", "schedule": UPLOAD_SWEEP_SECONDS},
+    "uploads-check-links": {"task": "uploads.check_links", "schedule": LINK_CHECK_SECONDS},
+    "uploads-purge": {"task": "uploads.purge_outbox", "schedule": 3600.0},
+})

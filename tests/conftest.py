@@ -67,3 +67,28 @@ def celery_worker(transactional_db, output_dir: Path) -> Iterator[ManagedProcess
         yield worker
     finally:
         worker.stop()
+
+
+@pytest.fixture
+def sandbox_city(output_dir: Path) -> Iterator:
+    """The sandbox city platform as a real process on a free port; yields a SandboxClient with
+    ``.url`` (pass it to workers as CITY_PLATFORM_BASE_URL) and ``.process``. It accepts the demo
+    credentials and the factories' (client / client-secret / site-user / site-password)."""
+    import re
+    import sys
+
+    from tests.processes import child_env
+    from uploads.sandbox import SandboxClient
+
+    process = ManagedProcess("sandbox-city", [
+        sys.executable, "manage.py", "sandbox_city", "--port", "0",
+        "--credentials", "demo-client:demo-secret:demo-site:demo-password",
+        "--credentials", "client:client-secret:site-user:site-password"], output_dir, child_env())
+    try:
+        process.wait_for_output("sandbox city listening on", timeout=60)
+        url = re.search(r"listening on (http://\S+?)/?$", process.output(), re.M).group(1)
+        client = SandboxClient(url)
+        client.process = process
+        yield client
+    finally:
+        process.stop()

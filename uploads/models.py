@@ -6,6 +6,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from afxq_portal.crypto import EncryptedTextField
 from communities.models import Community
 
 
@@ -67,6 +68,11 @@ class OutboxRecord(models.Model):
     last_error = models.TextField(_("last error"), blank=True)
     batch = models.ForeignKey(UploadBatch, on_delete=models.SET_NULL, null=True, blank=True,
                               related_name="records", verbose_name=_("last batch"))
+    # Set when a drain claims the row: marking it sent is guarded by it, so a worker whose lease
+    # expired (and whose rows another worker re-claimed) cannot mark them.
+    claim = models.CharField(max_length=32, blank=True, editable=False)
+    # When a dead letter was put back in the queue: the age limit counts from here, not from creation.
+    requeued_at = models.DateTimeField(_("requeued at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
 
@@ -81,3 +87,36 @@ class OutboxRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.endpoint} #{self.pk} ({self.status})"
+
+
+class LinkState(models.Model):
+    """What the portal knows about one community's link to the city: the shared token (when no Redis
+    is configured), the login lock, the last success and error, and the alert state. One row per
+    community, created on first use."""
+
+    COMMUNITY_PATH = "community"
+
+    class Alert(models.TextChoices):
+        UP = "up", _("up")
+        DOWN = "down", _("down")
+
+    community = models.OneToOneField(Community, on_delete=models.CASCADE, related_name="link_state",
+                                     verbose_name=_("community"))
+    access_token = EncryptedTextField(_("access token"), blank=True)
+    # sha256 of the token: lets a worker drop "the token it used" without dropping a newer one.
+    token_fingerprint = models.CharField(max_length=64, blank=True)
+    token_expires_at = models.DateTimeField(null=True, blank=True)
+    login_lock_until = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(_("last success"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    last_error_at = models.DateTimeField(_("last error at"), null=True, blank=True)
+    alert_state = models.CharField(_("alert state"), max_length=8, choices=Alert.choices, default=Alert.UP)
+    down_since = models.DateTimeField(_("down since"), null=True, blank=True)
+    alerts_sent = models.PositiveIntegerField(_("alerts sent"), default=0)
+
+    class Meta:
+        verbose_name = _("link state")
+        verbose_name_plural = _("link states")
+
+    def __str__(self) -> str:
+        return f"{self.community.city_id}: {self.alert_state}"

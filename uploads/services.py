@@ -32,8 +32,27 @@ def enqueue_record(
         path = f"outbox/{community.pk}/{day}/{uuid.uuid4().hex}.jpg"
         stored[field_name] = default_storage.save(path, ContentFile(data))
     record = OutboxRecord.objects.create(community=community, endpoint=endpoint, fields=dict(fields), images=stored)
-    transaction.on_commit(lambda: nudge_drain(community.pk, endpoint))
+    nudge_on_commit(community.pk, endpoint)
     return record
+
+
+def nudge_on_commit(community_id: int, endpoint: str) -> None:
+    """One nudge per (community, endpoint) per transaction, however many rows it writes: a device
+    ingest of 500 records must not publish 500 messages."""
+    conn = transaction.get_connection()
+    pending: dict = conn.__dict__.setdefault("_afxq_outbox_nudges", {})
+    key = (community_id, endpoint)
+    registered = pending.get(key)
+    # A rolled-back transaction discards its callbacks: then ours is gone and must be registered again.
+    if registered is not None and any(entry[1] is registered for entry in conn.run_on_commit):
+        return
+
+    def nudge() -> None:
+        pending.pop(key, None)
+        nudge_drain(community_id, endpoint)
+
+    pending[key] = nudge
+    transaction.on_commit(nudge)
 
 
 def nudge_drain(community_id: int, endpoint: str) -> None:
