@@ -150,3 +150,7 @@ class ApplyAccessCallAdmin(ScopedModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
         return False
+
+
+# Excel import jobs, templates and exports (residents/excel/admin.py).
+from .excel import admin as excel_admin  # noqa: E402, F401

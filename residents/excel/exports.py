@@ -80,25 +80,23 @@ def package_row(resident: Resident, *, in_clear: bool) -> dict[str, str]:
         "address": resident.address,
         "valid_from": _local(resident.valid_from),
         "valid_until": _local(resident.valid_until),
-        "uuid": resident.user_id,
+        "uuid": str(resident.init_uuid) if resident.init_uuid else "",
     }
 
 
 def export_package(community: Community, out: Path | IO[bytes], *, acting_user: AbstractBaseUser | None,
                    statuses: tuple[str, ...] = (Resident.Status.ACTIVE,)) -> int:
-    """The initialisation package: every resident of the community with the UUID used as userId.
-    People without one (imported before UUIDs, or entered by hand) get one now: it must be kept."""
+    """The initialisation package: the community's people that the city does not know yet (no city
+    ownerId), each with the UUID used as their userId. People without one (entered by hand) get one
+    now, kept from then on."""
     in_clear = may_see_pii(acting_user)
-    missing = Resident.objects.filter(community=community, status__in=statuses, init_uuid__isnull=True,
-                                      city_owner_id__isnull=True)
-    for resident in missing.only("pk"):
-        Resident.objects.filter(pk=resident.pk, init_uuid__isnull=True).update(init_uuid=Resident.new_init_uuid())
+    people = Resident.objects.filter(community=community, status__in=statuses, city_owner_id__isnull=True)
+    for pk in people.filter(init_uuid__isnull=True).values_list("pk", flat=True):
+        Resident.objects.filter(pk=pk, init_uuid__isnull=True).update(init_uuid=Resident.new_init_uuid())
     workbook = Workbook(write_only=True)
     sheet = _sheet(workbook, PACKAGE_SHEET, [c.header for c in COLUMNS], [c.width for c in COLUMNS])
     rows = 0
-    queryset = (Resident.objects.filter(community=community, status__in=statuses)
-                .select_related("room__building").order_by("pk"))
-    for resident in queryset.iterator(chunk_size=2000):
+    for resident in people.select_related("room__building").order_by("pk").iterator(chunk_size=2000):
         values = package_row(resident, in_clear=in_clear)
         _append(sheet, [values[c.field] for c in COLUMNS])
         rows += 1

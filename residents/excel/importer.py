@@ -141,10 +141,10 @@ class RowChecker:
             if message:
                 problems.append((name, message))
         result = RowResult(row.number, problems, person)
-        self._check_uuid(result, cell_text(data.get("uuid")))
         if person is not None and not result.problems:
             self._check_duplicate(result, person)
             self._check_room(result, person)
+        self._check_uuid(result, cell_text(data.get("uuid")))
         if result.problems:
             result.person = None
         return result
