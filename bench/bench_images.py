@@ -48,6 +48,14 @@ def milliseconds(work: Callable[[], object]) -> float:
     return statistics.median(samples)
 
 
+def without_draft(data: bytes, kind: str) -> float:
+    images.USE_DRAFT = False
+    try:
+        return milliseconds(lambda: images.process(data, kind))
+    finally:
+        images.USE_DRAFT = True
+
+
 def main() -> None:
     print(f"Pillow {Image.__version__ if hasattr(Image, '__version__') else ''}, median of {ROUNDS} rounds, "
           f"{os.cpu_count()} CPUs")
@@ -66,6 +74,7 @@ def main() -> None:
             ("snapshot (≤200 kB, ≥1200x800)",
              milliseconds(lambda data=data: images.process(data, images.SNAPSHOT)),
              f"{snap.width}x{snap.height} q{snap.quality} {len(snap.data) // 1000} kB"),
+            ("face panel, draft() off", without_draft(data, images.FACE_PANEL), ""),
             ("pass record: small + big",
              milliseconds(lambda data=data: images.pass_record_images(data)),
              f"{small.width}x{small.height} + {big.width}x{big.height}"),

@@ -12,7 +12,7 @@ from communities.admin_scope import ScopedModelAdmin, scoped_queryset
 from communities.models import Community
 
 from .keys import issue_device_key, reissue_device_key, revoke_device_key
-from .models import Device, MonitoringPoint
+from .models import Device, DeviceEvent, MonitoringPoint
 from .points import import_provincial_names, parse_point_name_lines
 
 
@@ -137,3 +137,29 @@ class DeviceAdmin(ScopedModelAdmin):
     def reissue_keys(self, request: HttpRequest, queryset) -> HttpResponse:  # noqa: ANN001
         issued = [(device, reissue_device_key(device, acting_user=request.user)) for device in queryset]
         return self.show_keys(request, issued)
+
+
+@admin.register(DeviceEvent)
+class DeviceEventAdmin(ScopedModelAdmin):
+    """What devices sent and we accepted, with the state of its outbox row. Read-only: an event is a
+    record of what happened."""
+
+    list_display = ["id", "kind", "occurred_at", "received_at", "point", "device", "direction", "plate",
+                    "outbox_status"]
+    list_filter = ["kind", "community"]
+    search_fields = ["=id", "plate", "point__number", "point__police_point_id"]
+    list_select_related = ["point", "device__point", "outbox_record"]
+    date_hierarchy = "received_at"
+
+    @admin.display(description=_("outbox"))
+    def outbox_status(self, event: DeviceEvent) -> str:
+        return event.outbox_record.get_status_display() if event.outbox_record else "—"
+
+    def has_add_permission(self, request: HttpRequest, obj: DeviceEvent | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: DeviceEvent | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: DeviceEvent | None = None) -> bool:
+        return False

@@ -52,6 +52,9 @@ MAX_INPUT_PIXELS = 24_000_000  # above any camera of ours (4 MP) and a 12 MP pho
 ACCEPTED_FORMATS = ("JPEG", "PNG")
 EXIF_ORIENTATION = 0x0112
 
+# JPEG decode-time downscaling (draft). Only the benchmark turns it off, to show what it saves.
+USE_DRAFT = True
+
 # JPEG quality: the best we try, and the floor below which an image is no longer "sharp" for the city.
 QUALITY_MAX = 92
 QUALITY_FLOOR = 50
@@ -106,7 +109,7 @@ def decode(data: bytes, rule: ImageRule) -> Image.Image:
             raise ImageRefused(_("the image is %(w)dx%(h)d; at least %(min_w)dx%(min_h)d is required")
                                % {"w": upright_size[0], "h": upright_size[1], "min_w": rule.min_width,
                                   "min_h": rule.min_height})
-        if image.format == "JPEG":
+        if image.format == "JPEG" and USE_DRAFT:
             # Decode at 1/2, 1/4 or 1/8 scale when the result still meets the minimum. draft() keeps
             # both sides >= the requested box, given in the stored (not yet turned) orientation.
             box = (rule.min_height, rule.min_width) if turned else (rule.min_width, rule.min_height)

@@ -411,3 +411,21 @@ def test_it_reports_every_bad_field_of_an_event(client, car_camera) -> None:  # 
     _status, body = post_json(client, CAR_URL, key, {"plate": "x", "plateType": "99", "time": "soon",
                                                      "images": [capture_b64()]})
     assert {e["field"] for e in body["results"][0]["errors"]} == {"plate", "plateType", "time"}
+
+
+def test_it_answers_in_chinese_unless_asked_otherwise(client, car_camera) -> None:  # noqa: ANN001
+    _device, key = car_camera
+    response = client.post(CAR_URL, data=json.dumps({"plate": "川I12345", "plateType": "02", "time": now_text(),
+                                                      "images": [capture_b64()]}),
+                            content_type="application/json", **auth(key, language="zh-hans"))
+    assert refusal(response.json()) == (
+        "plate", "不是有效车牌：省份简称 + 字母 + 5 位字符（新能源车牌 6 位），如 川A12345 或 川AD12345")
+
+
+def test_it_caps_the_size_of_a_request(client, panel, resident, settings) -> None:  # noqa: ANN001
+    settings.DEVICE_API_MAX_BODY_BYTES = 100_000
+    _device, key = panel
+    status, body = post_json(client, PASS_URL, key, {"person": "owner-777", "time": now_text(),
+                                                     "image": capture_b64()})
+    assert status == 413 and "send fewer events" in body["detail"]
+    assert not DeviceEvent.objects.exists()

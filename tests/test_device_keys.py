@@ -97,3 +97,16 @@ def test_it_keeps_devices_within_the_staff_communities(client, alice, charlie, c
     response = client.post("/admin/devices/device/", {"action": "revoke_keys", "_selected_action": [device.pk]})
     device.refresh_from_db()
     assert device.revoked_at is None
+
+
+def test_it_lists_device_events_to_the_community_staff_only(client, alice, charlie, community_a) -> None:  # noqa: ANN001
+    from devices.models import DeviceEvent
+
+    device, _key = make_device(community_a)
+    event = DeviceEvent.objects.create(community=community_a, device=device, point=device.point, kind="car",
+                                       occurred_at=device.created_at, plate="川A99999")
+    client.force_login(alice)
+    assert "川A99999" in client.get("/admin/devices/deviceevent/").content.decode()
+    assert client.get(f"/admin/devices/deviceevent/{event.pk}/change/").status_code == 200  # view only
+    client.force_login(charlie)
+    assert "川A99999" not in client.get("/admin/devices/deviceevent/").content.decode()
