@@ -66,7 +66,8 @@ def address_problem(address: IPAddress, allowed: Iterable = ()) -> str | None:
     address = _unmapped(address)
     if any(address in network for network in allowed):
         return None
-    for flag in ("is_loopback", "is_private", "is_link_local", "is_multicast", "is_reserved", "is_unspecified"):
+    # Most specific first: 169.254/16 and 0.0.0.0 are also "private" to the ipaddress module.
+    for flag in ("is_loopback", "is_link_local", "is_unspecified", "is_multicast", "is_reserved", "is_private"):
         if getattr(address, flag):
             return f"address {address} is {flag[3:].replace('_', '-')}"
     if not address.is_global:

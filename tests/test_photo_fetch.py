@@ -1,0 +1,309 @@
+"""The photo fetch: SSRF refusals (loopback, private, link-local, redirect to private, file:,
+oversized, not an image), an allowed network accepted, the re-encoded JPEG (EXIF applied, metadata
+gone), and the real worker path: retries with backoff, then the person marked."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import threading
+import time
+import zlib
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import Client, override_settings
+from PIL import Image
+
+from residents import photos
+from residents.models import Resident
+from tests.factories import make_id_card
+from tests.photos import jpeg_bytes, photo, png_bytes, rotated_phone_jpeg
+from tests.processes import start_worker
+
+LOCAL = ["127.0.0.1/32"]
+
+
+def huge_header_png(width: int = 50_000, height: int = 50_000) -> bytes:
+    """A PNG whose header claims 2.5 gigapixels, a few dozen bytes on the wire."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+class PhotoServer:
+    """A local HTTP server standing in for the city's photo host; counts the hits per path."""
+
+    def __init__(self) -> None:
+        self.hits: Counter[str] = Counter()
+        self.routes = {
+            "/ok.jpg": (200, "image/jpeg", jpeg_bytes(photo(640, 480))),
+            "/ok.png": (200, "image/png", png_bytes(photo(300, 400))),
+            "/rotated.jpg": (200, "image/jpeg", rotated_phone_jpeg(800, 600)),
+            "/page.html": (200, "text/html", b"<html><body>not a photo</body></html>" * 10),
+            "/truncated.jpg": (200, "image/jpeg", jpeg_bytes(photo(640, 480))[:2000]),
+            "/gif.gif": (200, "image/gif", _gif()),
+            "/bomb.png": (200, "image/png", huge_header_png()),
+            "/error": (500, "text/plain", b"busy"),
+            "/gone": (403, "text/plain", b"forbidden"),
+        }
+        self.big = 6 * 1024 * 1024
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # noqa: ANN002
+                pass
+
+            def do_GET(self) -> None:
+                server.hits[self.path] += 1
+                if self.path.startswith("/redirect-to?"):
+                    self.send_response(302)
+                    self.send_header("Location", self.path.split("?", 1)[1])
+                    self.end_headers()
+                    return
+                if self.path in ("/big-undeclared", "/big-declared"):
+                    self.send_response(200)
+                    self.send_header("Content-Type", "image/jpeg")
+                    if self.path == "/big-declared":
+                        self.send_header("Content-Length", str(server.big))
+                    self.end_headers()
+                    block = b"\xff" * 65536
+                    try:
+                        for _ in range(server.big // len(block)):
+                            self.wfile.write(block)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+                    self.close_connection = True
+                    return
+                status, content_type, body = server.routes.get(self.path, (404, "text/plain", b"no"))
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _gif() -> bytes:
+    out = io.BytesIO()
+    photo(100, 100).save(out, format="GIF")
+    return out.getvalue()
+
+
+@pytest.fixture
+def server() -> Iterator[PhotoServer]:
+    srv = PhotoServer()
+    try:
+        yield srv
+    finally:
+        srv.close()
+
+
+def refused(url: str) -> str:
+    with pytest.raises(photos.PhotoRefused) as info:
+        photos.fetch_photo(url)
+    return str(info.value)
+
+
+# --- refusals -----------------------------------------------------------------------------------
+
+@override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=[])
+def test_it_refuses_loopback_unless_allowed(server: PhotoServer) -> None:
+    assert "loopback" in refused(server.url("/ok.jpg"))
+    assert "loopback" in refused(server.url("/ok.jpg", host="localhost"))
+    assert "loopback" in refused(server.url("/ok.jpg", host="[::1]"))
+    assert "loopback" in refused(server.url("/ok.jpg", host="[::ffff:127.0.0.1]"))
+    assert "loopback" in refused(server.url("/ok.jpg", host="127.1.2.3"))
+    assert server.hits["/ok.jpg"] == 0  # refused before connecting
+
+
+@pytest.mark.parametrize("url", [
+    "http://10.0.0.1/p.jpg", "http://172.16.5.4/p.jpg", "http://192.168.1.10:8080/p.jpg",
+    "http://[fd00::1]/p.jpg", "http://[::ffff:192.168.0.1]/p.jpg",
+])
+def test_it_refuses_private_addresses(url: str) -> None:
+    assert "private" in refused(url)
+
+
+@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/p.jpg"])
+def test_it_refuses_link_local_addresses(url: str) -> None:
+    assert "link-local" in refused(url)
+
+
+@pytest.mark.parametrize(("url", "why"), [
+    ("http://0.0.0.0/p.jpg", "unspecified"), ("http://224.0.0.1/p.jpg", "multicast"),
+    ("http://240.0.0.1/p.jpg", "reserved"), ("http://100.64.0.1/p.jpg", "not a public address"),
+])
+def test_it_refuses_other_special_addresses(url: str, why: str) -> None:
+    assert why in refused(url)
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://photos.example.com/p.jpg", "gopher://x/1",
+                                 "//photos.example.com/p.jpg", "http://user:pw@photos.example.com/p.jpg"])
+def test_it_refuses_other_schemes_and_credentials(url: str) -> None:
+    refused(url)
+
+
+@override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=LOCAL)
+@pytest.mark.parametrize("target", ["http://10.0.0.1/p.jpg", "http://169.254.169.254/latest/meta-data/",
+                                    "http://[::1]/p.jpg", "file:///etc/passwd"])
+def test_it_refuses_a_redirect_to_a_forbidden_target(server: PhotoServer, target: str) -> None:
+    # The first hop is allowed (127.0.0.1 is on the allow-list); the hop it redirects to is not.
+    refused(server.url(f"/redirect-to?{target}"))
+    assert sum(n for path, n in server.hits.items() if path.startswith("/redirect-to?")) == 1
+
+
+@override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=LOCAL)
+def test_it_follows_a_redirect_to_an_allowed_host(server: PhotoServer) -> None:
+    jpeg = photos.fetch_photo(server.url("/redirect-to?/ok.jpg"))
+    assert Image.open(io.BytesIO(jpeg)).size == (640, 480)
+
+
+@override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=LOCAL)
+def test_it_stops_after_too_many_redirects(server: PhotoServer) -> None:
+    loop = "/redirect-to?/redirect-to?/redirect-to?/redirect-to?/redirect-to?/ok.jpg"
+    assert "redirects" in refused(server.url(loop))
+
+
+@override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=LOCAL)
+@pytest.mark.parametrize("path", ["/big-declared", "/big-undeclared"])
+def test_it_refuses_an_oversized_photo_while_streaming(server: PhotoServer, path: str) -> None:
+    assert str(settings.PHOTO_FETCH_MAX_BYTES) in refused(server.url(path))
+
+
+@override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=LOCAL)
+@pytest.mark.parametrize("path", ["/page.html", "/truncated.jpg", "/gif.gif"])
+def test_it_refuses_what_is_not_a_jpeg_or_png(server: PhotoServer, path: str) -> None:
+    assert "not a JPEG or PNG" in refused(server.url(path))
+
+
+@override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=LOCAL)
+def test_it_refuses_a_decompression_bomb(server: PhotoServer) -> None:
+    message = refused(server.url("/bomb.png"))
+    assert "pixels" in message or "DecompressionBomb" in message
+
+
+@override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=LOCAL, PHOTO_FETCH_MAX_PIXELS=100_000)
+def test_it_refuses_more_pixels_than_the_setting(server: PhotoServer) -> None:
+    assert "more than 100000" in refused(server.url("/ok.jpg"))
+
+
+@override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=LOCAL)
+def test_it_calls_server_errors_temporary_and_client_errors_permanent(server: PhotoServer) -> None:
+    with pytest.raises(photos.PhotoTemporaryError):
+        photos.fetch_photo(server.url("/error"))
+    with pytest.raises(photos.PhotoTemporaryError):
+        photos.fetch_photo(server.url("/missing.jpg"))  # 404: the city may not have stored it yet
+    assert "HTTP 403" in refused(server.url("/gone"))
+
+
+@override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=LOCAL)
+def test_it_calls_a_closed_port_temporary(server: PhotoServer) -> None:
+    closed = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    port = closed.server_address[1]
+    closed.server_close()
+    with pytest.raises(photos.PhotoTemporaryError):
+        photos.fetch_photo(f"http://127.0.0.1:{port}/ok.jpg")
+
+
+# --- accepted -----------------------------------------------------------------------------------
+
+@override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=LOCAL)
+def test_it_accepts_an_allowed_network_and_reencodes(server: PhotoServer) -> None:
+    for path, size in (("/ok.jpg", (640, 480)), ("/ok.png", (300, 400))):
+        jpeg = photos.fetch_photo(server.url(path))
+        image = Image.open(io.BytesIO(jpeg))
+        assert image.format == "JPEG" and image.size == size and image.mode == "RGB"
+        assert not image.getexif() and "icc_profile" not in image.info
+
+
+@override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=LOCAL)
+def test_it_applies_exif_orientation_and_strips_metadata(server: PhotoServer) -> None:
+    jpeg = photos.fetch_photo(server.url("/rotated.jpg"))
+    image = Image.open(io.BytesIO(jpeg)).convert("RGB")
+    # Stored 800x600 with "rotate 90°": upright it is 600x800, red band on top.
+    assert image.size == (600, 800)
+    red, green, blue = image.getpixel((300, 10))
+    assert red > 200 and green < 60 and blue < 60
+    assert not image.getexif()
+    assert b"PhoneMaker" not in jpeg
+
+
+# --- through the API and a real worker --------------------------------------------------------------
+
+def apply(client: Client, url: str, ywlsh: str, serial: int) -> None:
+    body = {
+        "address": "四川省成都市锦江区观音桥55号2栋1单元31楼06号", "name": "张三", "idCard": make_id_card(serial),
+        "photo": url, "source": "01", "type": "01", "phone": "13812345678", "communityId": "CITY-A",
+        "ownerId": f"OWNER-{serial}", "ywlsh": ywlsh, "xbdm": 1,
+    }
+    response = client.post("/apply-access", data=json.dumps(body), content_type="application/json")
+    assert response.json() == {"code": 1, "message": ""}
+
+
+def wait_for(predicate, timeout: float = 60) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+@pytest.mark.integration
+def test_it_fetches_photos_in_a_worker_and_marks_those_that_never_arrive(
+        transactional_db, community_a, gary, charlie, server: PhotoServer, output_dir: Path) -> None:  # noqa: ANN001
+    worker = start_worker(output_dir, name="photo-worker", PHOTO_FETCH_ALLOWED_NETWORKS="127.0.0.1/32",
+                          PHOTO_FETCH_RETRY_BASE_SECONDS="0.2", PHOTO_FETCH_MAX_RETRIES="2")
+    try:
+        client = Client()
+        apply(client, server.url("/rotated.jpg"), "YW-1", 1)
+        apply(client, server.url("/error"), "YW-2", 2)
+        apply(client, "http://10.0.0.1/p.jpg", "YW-3", 3)
+        good, flaky, private = (Resident.objects.get(ywlsh=y) for y in ("YW-1", "YW-2", "YW-3"))
+        wait_for(lambda: Resident.objects.filter(pk=good.pk, photo_status="ok").exists())
+        wait_for(lambda: not Resident.objects.filter(photo_status="pending").exists())
+    finally:
+        worker.stop()
+    good.refresh_from_db()
+    flaky.refresh_from_db()
+    private.refresh_from_db()
+    # Stored outside MEDIA_ROOT, as a clean upright JPEG.
+    path = Path(good.photo.path)
+    assert path.is_relative_to(Path(settings.PRIVATE_MEDIA_ROOT))
+    assert not path.is_relative_to(Path(settings.MEDIA_ROOT))
+    assert Image.open(path).size == (600, 800)
+    # Retried with backoff (1 attempt + 2 retries), then marked.
+    assert server.hits["/error"] == 3
+    assert flaky.photo_status == "failed" and "gave up after 3 attempts" in flaky.photo_error
+    # Refused at once, never retried.
+    assert private.photo_status == "failed" and "private" in private.photo_error
+    # Served to the guard of the community only.
+    guard = Client()
+    guard.force_login(gary)
+    response = guard.get(f"/residents/{good.pk}/photo/")
+    assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
+    assert "no-store" in response["Cache-Control"]
+    assert b"".join(response.streaming_content) == path.read_bytes()
+    other = Client()
+    other.force_login(charlie)
+    assert other.get(f"/residents/{good.pk}/photo/").status_code == 404
+    assert Client().get(f"/residents/{good.pk}/photo/").status_code == 302  # to the login page
+    assert Client().get(f"/{settings.MEDIA_URL}{good.photo.name}").status_code == 404
