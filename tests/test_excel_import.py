@@ -243,3 +243,22 @@ def test_it_caps_the_number_of_rows(community_a, rooms, tmp_path: Path, settings
     with pytest.raises(WorkbookError, match="more than 5 rows"):
         run_import(book, community_a, commit=True)
     assert not Resident.objects.exists()
+
+
+def test_it_stops_between_batches_when_cancelled(community_a, rooms, tmp_path: Path) -> None:
+    from residents.excel.importer import PROGRESS_EVERY, Cancelled
+
+    rows = [HEADER] + [person(400 + n, room=f"0{1 + n % 3}") for n in range(PROGRESS_EVERY * 3)]
+    book = write_xlsx(tmp_path / "cancel.xlsx", [Sheet("人员信息", rows)])
+    calls = []
+
+    def progress(done: int, refused: int, total: int) -> bool:
+        calls.append((done, total))
+        return len(calls) < 2  # cancel at the second report
+
+    with pytest.raises(Cancelled) as stopped:
+        run_import(book, community_a, commit=True, progress=progress, batch_size=250)
+    assert calls == [(PROGRESS_EVERY, PROGRESS_EVERY * 3), (PROGRESS_EVERY * 2, PROGRESS_EVERY * 3)]
+    # Only whole batches were written: the batches completed before the second report.
+    written = Resident.objects.count()
+    assert written == stopped.value.summary.written and written % 250 == 0 and 0 < written <= PROGRESS_EVERY * 2
