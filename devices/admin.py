@@ -147,7 +147,7 @@ class DeviceEventAdmin(ScopedModelAdmin):
     list_display = ["id", "kind", "occurred_at", "received_at", "point", "device", "direction", "plate",
                     "outbox_status"]
     list_filter = ["kind", "community"]
-    search_fields = ["=id", "plate", "point__number", "point__police_point_id"]
+    search_fields = ["=id", "=device_event_id", "plate", "point__number", "point__police_point_id"]
     list_select_related = ["point", "device__point", "outbox_record"]
     date_hierarchy = "received_at"
 

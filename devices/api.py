@@ -8,6 +8,7 @@ from collections import defaultdict
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import TooManyFieldsSent, TooManyFilesSent
 from django.http import FileResponse, Http404
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -85,7 +86,12 @@ class IngestView(DeviceView):
                             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         if not request.content_type.startswith("multipart/"):
             preload_body(request)
-        body = multipart_events(request) if request.content_type.startswith("multipart/") else request.data
+        try:
+            body = multipart_events(request) if request.content_type.startswith("multipart/") else request.data
+        except (TooManyFilesSent, TooManyFieldsSent) as exc:
+            # Django's limits on multipart parts (DATA_UPLOAD_MAX_NUMBER_FILES / _FIELDS): say so in JSON.
+            return Response({"detail": _("Too many parts in the multipart body (%(error)s): send fewer events per "
+                                         "request.") % {"error": exc}}, status=status.HTTP_400_BAD_REQUEST)
         events = body if isinstance(body, list) else [body]
         if not isinstance(body, (list, dict)):
             return Response({"detail": _("The body must be an event object or an array of events.")},

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -65,10 +65,12 @@ class Answer:
     index: int
     event: DeviceEvent | None = None
     errors: list[Refused] = field(default_factory=list)
+    duplicate: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         if self.event is not None:
-            return {"index": self.index, "status": "accepted", "id": self.event.out_id}
+            answer = {"index": self.index, "status": "accepted", "id": self.event.out_id}
+            return {**answer, "duplicate": True} if self.duplicate else answer
         first = self.errors[0]
         return {"index": self.index, "status": "refused", "field": first.field, "reason": first.reason,
                 "errors": [{"field": e.field, "reason": e.reason} for e in self.errors]}
@@ -180,6 +182,16 @@ def clean_person_name(value: Any) -> str | None:
     return value.strip() or None
 
 
+def clean_event_id(value: Any) -> str:
+    """The device's own id of the event: optional, at most 64 printable characters."""
+    if value in (None, ""):
+        return ""
+    text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+    if not text or len(text) > 64 or not text.isprintable():
+        raise Refused("eventId", _("must be text or a number of at most 64 characters"))
+    return text
+
+
 def find_resident(community_id: int, value: Any, moment: datetime) -> Resident:
     """The person of a pass, by the city ownerId, the initialisation UUID or our id, in this community
     only; refused unless they may pass at ``moment``."""
@@ -260,6 +272,7 @@ class Draft:
     resident_id: int | None = None
     direction: str = ""
     plate: str = ""
+    event_id: str = ""
 
 
 class Checker:
@@ -276,9 +289,9 @@ class Checker:
             return None
 
 
-PASS_FIELDS = {"person", "direction", "time", "image", "faceImage"}
-FACE_FIELDS = {"passType", "time", "images", "idNumber", "personName"}
-CAR_FIELDS = {"plate", "plateType", "passType", "time", "images"}
+PASS_FIELDS = {"eventId", "person", "direction", "time", "image", "faceImage"}
+FACE_FIELDS = {"eventId", "passType", "time", "images", "idNumber", "personName"}
+CAR_FIELDS = {"eventId", "plate", "plateType", "passType", "time", "images"}
 # Taken from the device key: saying them in the body is a mistake worth telling the device about.
 KEY_FIELDS = {"communityId", "policePointId", "point", "community"}
 
@@ -398,7 +411,8 @@ def record_event(device: Device, draft: Draft) -> DeviceEvent:
     community = device.point.community
     event = DeviceEvent.objects.create(
         community=community, device=device, point=device.point, kind=draft.kind, occurred_at=draft.occurred_at,
-        resident_id=draft.resident_id, direction=draft.direction, plate=draft.plate)
+        resident_id=draft.resident_id, direction=draft.direction, plate=draft.plate,
+        device_event_id=draft.event_id)
     fields = {"outId": event.out_id, **draft.fields} if draft.kind == DeviceEvent.Kind.PASS else draft.fields
     event.outbox_record = enqueue_record(community=community, endpoint=draft.endpoint, fields=fields,
                                          images=draft.images)
@@ -410,22 +424,44 @@ def ingest_events(device: Device, kind: str, events: list[Any]) -> list[Answer]:
     """Check and store each event on its own: one bad event never costs the others."""
     answers = []
     for index, event in enumerate(events):
-        answer = Answer(index)
-        if not isinstance(event, dict):
-            answer.errors = [Refused("event", _("must be an object"))]
-        else:
-            outcome = CHECKS[kind](device, event)
-            if isinstance(outcome, Draft):
-                answer.event = record_event(device, outcome)
-            else:
-                answer.errors = outcome
-        answers.append(answer)
+        answers.append(ingest_event(device, kind, index, event))
     count_answers(device, answers)
     return answers
 
 
+def ingest_event(device: Device, kind: str, index: int, event: Any) -> Answer:
+    answer = Answer(index)
+    if not isinstance(event, dict):
+        answer.errors = [Refused("event", _("must be an object"))]
+        return answer
+    try:
+        event_id = clean_event_id(event.get("eventId"))
+    except Refused as exc:
+        answer.errors = [exc]
+        return answer
+    # A resend of an event already accepted: the same answer, no second record (and no image work).
+    earlier = DeviceEvent.objects.filter(device=device, device_event_id=event_id).first() if event_id else None
+    if earlier is not None:
+        answer.event, answer.duplicate = earlier, True
+        return answer
+    outcome = CHECKS[kind](device, event)
+    if not isinstance(outcome, Draft):
+        answer.errors = outcome
+        return answer
+    outcome.event_id = event_id
+    try:
+        answer.event = record_event(device, outcome)
+    except IntegrityError:
+        # The same resend raced us in another request: the constraint kept one; answer with it.
+        answer.event = DeviceEvent.objects.filter(device=device, device_event_id=event_id).first()
+        if answer.event is None:
+            raise
+        answer.duplicate = True
+    return answer
+
+
 def count_answers(device: Device, answers: list[Answer]) -> None:
-    accepted = sum(1 for a in answers if a.event is not None)
+    accepted = sum(1 for a in answers if a.event is not None and not a.duplicate)
     refused = [a for a in answers if a.event is None]
     updates: dict[str, Any] = {"accepted_count": F("accepted_count") + accepted,
                                "refused_count": F("refused_count") + len(refused)}

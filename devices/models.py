@@ -118,11 +118,16 @@ class DeviceEvent(models.Model):
     plate = models.CharField(_("licence plate"), max_length=16, blank=True)
     outbox_record = models.ForeignKey("uploads.OutboxRecord", on_delete=models.SET_NULL, null=True, blank=True,
                                       related_name="+", verbose_name=_("outbox record"))
+    # The device's own id of the event (optional ``eventId``): a device that resends after a lost
+    # answer gets the first answer again instead of creating a second record for the city.
+    device_event_id = models.CharField(_("device's event id"), max_length=64, blank=True)
 
     class Meta:
         verbose_name = _("device event")
         verbose_name_plural = _("device events")
         ordering = ["-received_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["device", "device_event_id"], name="unique_device_event_id",
+                                               condition=~models.Q(device_event_id=""))]
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk}"

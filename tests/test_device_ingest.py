@@ -429,3 +429,31 @@ def test_it_caps_the_size_of_a_request(client, panel, resident, settings) -> Non
                                                      "image": capture_b64()})
     assert status == 413 and "send fewer events" in body["detail"]
     assert not DeviceEvent.objects.exists()
+
+
+def test_it_answers_in_json_when_a_multipart_body_has_too_many_files(client, panel, resident, settings) -> None:  # noqa: ANN001
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
+    _device, key = panel
+    data = {}
+    for n in range(3):
+        data |= {f"{n}.person": "owner-777", f"{n}.time": now_text(), f"{n}.image": jpeg_file(f"{n}.jpg", 800, 600)}
+    status, body = post_multipart(client, PASS_URL, key, data)
+    assert status == 400 and "Too many parts" in body["detail"]
+    assert not DeviceEvent.objects.exists()
+
+
+def test_it_answers_a_resent_event_with_the_first_answer(client, panel, resident) -> None:  # noqa: ANN001
+    device, key = panel
+    event = {"eventId": "cam7-000123", "person": "owner-777", "time": now_text(), "image": capture_b64()}
+    first = post_json(client, PASS_URL, key, event)[1]["results"][0]
+    # The answer was lost: the device sends it again, alone and then twice in one batch.
+    again = post_json(client, PASS_URL, key, event)[1]["results"][0]
+    _status, batch = post_json(client, PASS_URL, key, [event, {**event, "eventId": "cam7-000124"}, event])
+    assert again == {**first, "duplicate": True}
+    assert [r.get("duplicate", False) for r in batch["results"]] == [True, False, True]
+    assert DeviceEvent.objects.count() == OutboxRecord.objects.count() == 2
+    assert DeviceEvent.objects.get(pk=int(first["id"])).device_event_id == "cam7-000123"
+    device.refresh_from_db()
+    assert device.accepted_count == 2
+    _status, body = post_json(client, PASS_URL, key, {**event, "eventId": "x" * 65})
+    assert refusal(body) == ("eventId", "must be text or a number of at most 64 characters")
