@@ -1,0 +1,244 @@
+"""The guards' review: login by phone, the queue of their own community, approve / reject with a
+reason, history, the admission-result callback in the outbox, the staff's admin actions, expiry,
+and tenancy (a guard of A never sees or acts on a person of B, by page, URL or API)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from django.utils import timezone
+
+from residents import services, tasks
+from residents.models import ApplyAccessCall, PersonType, Resident, ResidentChange
+from tests.factories import ResidentFactory, UserFactory
+from uploads.models import OutboxRecord
+
+PASSWORD = "password-for-tests-1"
+
+
+@pytest.fixture
+def pending_a(community_a):  # noqa: ANN001, ANN201
+    return ResidentFactory(community=community_a, name="王五", status=Resident.Status.PENDING, ywlsh="YW-A1",
+                           city_owner_id="OWNER-A1", id_card="510104199001011236", phone="13811112222")
+
+
+@pytest.fixture
+def pending_b(community_b):  # noqa: ANN001, ANN201
+    return ResidentFactory(community=community_b, name="赵六", status=Resident.Status.PENDING, ywlsh="YW-B1")
+
+
+def logged_in(user) -> Client:  # noqa: ANN001
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+# --- login ----------------------------------------------------------------------------------------
+
+def test_it_logs_a_guard_in_with_phone_and_password(gary) -> None:  # noqa: ANN001
+    client = Client()
+    page = client.get("/guard/login/")
+    assert page.status_code == 200 and "门卫登录" in page.content.decode() and "手机号" in page.content.decode()
+    response = client.post("/guard/login/", {"username": "13900000001", "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == "/guard/"
+    assert client.get("/guard/").status_code == 200
+
+
+def test_it_refuses_a_wrong_password(gary) -> None:  # noqa: ANN001
+    response = Client().post("/guard/login/", {"username": "13900000001", "password": "wrong"})
+    assert response.status_code == 200 and "_auth_user_id" not in response.client.session
+
+
+def test_it_keeps_guards_out_of_the_admin(gary) -> None:  # noqa: ANN001
+    response = logged_in(gary).get("/admin/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_it_sends_anonymous_visitors_to_the_guard_login(db) -> None:  # noqa: ANN001
+    response = Client().get("/guard/")
+    assert response.status_code == 302 and response["Location"].startswith("/guard/login/")
+
+
+def test_it_refuses_users_with_no_community(db) -> None:  # noqa: ANN001
+    nobody = UserFactory(username="nobody", is_staff=False)
+    assert logged_in(nobody).get("/guard/").status_code == 403
+
+
+# --- the queue ------------------------------------------------------------------------------------
+
+def test_it_lists_the_pending_people_of_the_guards_community_newest_first(
+        gary, community_a, pending_a, pending_b) -> None:  # noqa: ANN001
+    newer = ResidentFactory(community=community_a, name="孙七", status=Resident.Status.PENDING,
+                            person_type=PersonType.VISITOR,
+                            valid_until=timezone.now() + dt.timedelta(days=1))
+    ResidentFactory(community=community_a, name="已通过", status=Resident.Status.ACTIVE)
+    html = logged_in(gary).get("/guard/").content.decode()
+    assert "<strong>2</strong> 人待审核" in html
+    assert html.index("孙七") < html.index("王五")  # newest first
+    assert "赵六" not in html and "已通过" not in html
+    # Masked, never in clear.
+    assert "510104199001011236" not in html and "13811112222" not in html
+    assert "5101**********1236" in html and "138****2222" in html
+    assert "05 visitor" not in html and "来访人员" in html  # Chinese labels
+    assert f'data-testid="approve-{newer.pk}"' in html
+
+
+def test_it_shows_an_empty_queue(gary) -> None:  # noqa: ANN001
+    assert "暂无待审核人员" in logged_in(gary).get("/guard/").content.decode()
+
+
+# --- approve and reject ------------------------------------------------------------------------------
+
+def test_it_approves_in_one_tap_and_records_who(gary, pending_a) -> None:  # noqa: ANN001
+    response = logged_in(gary).post(f"/guard/{pending_a.pk}/approve/", follow=True)
+    assert "已通过 王五" in response.content.decode()
+    pending_a.refresh_from_db()
+    assert pending_a.status == Resident.Status.ACTIVE and pending_a.reviewed_by == gary
+    change = pending_a.changes.get()
+    assert (change.actor, change.from_status, change.to_status) == (gary, "pending", "active")
+    assert not OutboxRecord.objects.exists()  # the community has no callback URL
+
+
+def test_it_requires_a_reason_to_reject(gary, pending_a) -> None:  # noqa: ANN001
+    response = logged_in(gary).post(f"/guard/{pending_a.pk}/reject/", {"reason": "  "}, follow=True)
+    assert "驳回 王五 须填写原因" in response.content.decode()
+    pending_a.refresh_from_db()
+    assert pending_a.status == Resident.Status.PENDING and not pending_a.changes.exists()
+
+
+def test_it_rejects_with_a_reason_and_queues_the_callback(gary, community_a, pending_a) -> None:  # noqa: ANN001
+    community_a.registration_callback_url = "https://callback.example.com/registration"
+    community_a.save()
+    response = logged_in(gary).post(f"/guard/{pending_a.pk}/reject/", {"reason": "照片不是本人"}, follow=True)
+    assert "已驳回 王五" in response.content.decode()
+    pending_a.refresh_from_db()
+    assert pending_a.status == Resident.Status.REJECTED and pending_a.reject_reason == "照片不是本人"
+    assert pending_a.changes.get().reason == "照片不是本人"
+    record = OutboxRecord.objects.get()
+    assert record.endpoint == "registration-callback"
+    fields = record.fields
+    assert {k: fields[k] for k in ("ywlsh", "ownerId", "communityId", "result", "reason")} == {
+        "ywlsh": "YW-A1", "ownerId": "OWNER-A1", "communityId": "CITY-A", "result": "rejected",
+        "reason": "照片不是本人"}
+    assert dt.datetime.strptime(fields["time"], "%Y-%m-%d %H:%M:%S")
+
+
+def test_it_decides_once_when_tapped_twice(gary, bob, community_a, pending_a) -> None:  # noqa: ANN001
+    community_a.registration_callback_url = "https://callback.example.com/registration"
+    community_a.save()
+    logged_in(gary).post(f"/guard/{pending_a.pk}/approve/")
+    response = logged_in(bob).post(f"/guard/{pending_a.pk}/reject/", {"reason": "晚了"}, follow=True)
+    assert "王五 已被审核过" in response.content.decode()
+    pending_a.refresh_from_db()
+    assert pending_a.status == Resident.Status.ACTIVE
+    assert OutboxRecord.objects.get().fields["result"] == "approved"
+
+
+def test_it_shows_the_history_on_the_person(gary, pending_a) -> None:  # noqa: ANN001
+    client = logged_in(gary)
+    client.post(f"/guard/{pending_a.pk}/reject/", {"reason": "信息不符"})
+    html = client.get(f"/guard/{pending_a.pk}/").content.decode()
+    assert "变更记录" in html and "pending → rejected" in html and "信息不符" in html and "13900000001" in html
+    assert "信息不符" in client.get("/guard/").content.decode()  # recently reviewed
+
+
+def test_it_only_accepts_post_for_decisions(gary, pending_a) -> None:  # noqa: ANN001
+    assert logged_in(gary).get(f"/guard/{pending_a.pk}/approve/").status_code == 405
+
+
+# --- tenancy ---------------------------------------------------------------------------------------
+
+def test_it_keeps_a_guard_of_a_away_from_people_of_b(gary, pending_b) -> None:  # noqa: ANN001
+    client = logged_in(gary)
+    assert "赵六" not in client.get("/guard/").content.decode()  # page
+    assert client.get(f"/guard/{pending_b.pk}/").status_code == 404  # URL
+    assert client.get(f"/residents/{pending_b.pk}/photo/").status_code == 404
+    assert client.post(f"/guard/{pending_b.pk}/approve/").status_code == 404  # API
+    assert client.post(f"/guard/{pending_b.pk}/reject/", {"reason": "x"}).status_code == 404
+    pending_b.refresh_from_db()
+    assert pending_b.status == Resident.Status.PENDING and not pending_b.changes.exists()
+
+
+def test_it_keeps_staff_of_b_away_from_people_of_a(charlie, pending_a) -> None:  # noqa: ANN001
+    client = logged_in(charlie)
+    assert "王五" not in client.get("/guard/").content.decode()
+    assert client.post(f"/guard/{pending_a.pk}/approve/").status_code == 404
+    assert client.get(f"/admin/residents/resident/{pending_a.pk}/change/").status_code in (302, 404)
+    assert "王五" not in client.get("/admin/residents/resident/").content.decode()
+    pending_a.refresh_from_db()
+    assert pending_a.status == Resident.Status.PENDING
+
+
+def test_it_keeps_apply_access_calls_of_a_away_from_staff_of_b(charlie, alice, community_a) -> None:  # noqa: ANN001
+    call = ApplyAccessCall.objects.create(community=community_a, ywlsh="YW-SECRET", outcome="stored")
+    assert "YW-SECRET" not in logged_in(charlie).get("/admin/residents/applyaccesscall/").content.decode()
+    assert logged_in(charlie).get(f"/admin/residents/applyaccesscall/{call.pk}/change/").status_code in (302, 404)
+    assert "YW-SECRET" in logged_in(alice).get("/admin/residents/applyaccesscall/").content.decode()
+
+
+# --- the staff's admin queue ---------------------------------------------------------------------------
+
+def test_it_lets_staff_approve_and_reject_in_bulk(alice, community_a, pending_a) -> None:  # noqa: ANN001
+    second = ResidentFactory(community=community_a, status=Resident.Status.PENDING)
+    third = ResidentFactory(community=community_a, status=Resident.Status.PENDING)
+    client = logged_in(alice)
+    url = "/admin/residents/resident/"
+    assert client.get(url, {"status__exact": "pending"}).status_code == 200
+    client.post(url, {"action": "approve_selected", "_selected_action": [pending_a.pk, second.pk]})
+    response = client.post(url, {"action": "reject_selected", "_selected_action": [third.pk], "reason": ""},
+                           follow=True)
+    assert "请填写驳回原因" in response.content.decode()
+    client.post(url, {"action": "reject_selected", "_selected_action": [third.pk], "reason": "重复登记"})
+    statuses = dict(Resident.objects.values_list("pk", "status"))
+    assert statuses == {pending_a.pk: "active", second.pk: "active", third.pk: "rejected"}
+    assert ResidentChange.objects.filter(actor=alice).count() == 3
+    assert Resident.objects.get(pk=third.pk).reject_reason == "重复登记"
+
+
+# --- no local review, expiry -------------------------------------------------------------------------
+
+def test_it_expires_people_whose_validity_ended(community_a) -> None:  # noqa: ANN001
+    now = timezone.now()
+    visitor = ResidentFactory(community=community_a, person_type=PersonType.VISITOR,
+                              valid_until=now - dt.timedelta(minutes=1))
+    waiting = ResidentFactory(community=community_a, person_type=PersonType.VISITOR,
+                              status=Resident.Status.PENDING, valid_until=now - dt.timedelta(hours=1))
+    tenant = ResidentFactory(community=community_a, person_type=PersonType.TENANT,
+                             valid_until=now - dt.timedelta(days=1))
+    future = ResidentFactory(community=community_a, person_type=PersonType.VISITOR,
+                             valid_until=now + dt.timedelta(hours=1))
+    owner = ResidentFactory(community=community_a)
+    rejected = ResidentFactory(community=community_a, status=Resident.Status.REJECTED,
+                               valid_until=now - dt.timedelta(days=1))
+    assert tasks.expire_residents()["expired"] == 3
+    statuses = dict(Resident.objects.values_list("pk", "status"))
+    assert statuses == {visitor.pk: "expired", waiting.pk: "expired", tenant.pk: "expired",
+                        future.pk: "active", owner.pk: "active", rejected.pk: "rejected"}
+    change = visitor.changes.get()
+    assert change.to_status == "expired" and change.actor_label == services.SYSTEM_EXPIRY_ACTOR
+    assert tasks.expire_residents()["expired"] == 0  # nothing twice
+
+
+def test_it_shows_expiry_on_the_person(gary, community_a) -> None:  # noqa: ANN001
+    visitor = ResidentFactory(community=community_a, person_type=PersonType.VISITOR,
+                              valid_until=timezone.now() - dt.timedelta(minutes=1))
+    services.expire_residents()
+    html = logged_in(gary).get(f"/guard/{visitor.pk}/").content.decode()
+    assert "status-expired" in html and "已过期" in html and "active → expired" in html
+
+
+def test_it_deletes_stored_calls_after_the_retention(community_a) -> None:  # noqa: ANN001
+    old = ApplyAccessCall.objects.create(community=community_a, ywlsh="OLD")
+    ApplyAccessCall.objects.filter(pk=old.pk).update(
+        received_at=timezone.now() - dt.timedelta(days=settings.APPLY_ACCESS_CALL_RETENTION_DAYS + 1))
+    ApplyAccessCall.objects.create(community=community_a, ywlsh="NEW")
+    assert tasks.expire_residents()["purged"] == 1
+    assert list(ApplyAccessCall.objects.values_list("ywlsh", flat=True)) == ["NEW"]
+
+
+def test_it_runs_the_expiry_on_the_beat() -> None:
+    entry = settings.CELERY_BEAT_SCHEDULE["residents-expire"]
+    assert entry["task"] == tasks.expire_residents.name == "residents.expire_residents"
