@@ -1,20 +1,47 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
+from django.db.models import Count, F, Q, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from afxq_portal.pii import mask_id_card, mask_phone
 from devices.models import MonitoringPoint
 
-from .admin_scope import ScopedModelAdmin, ScopedStackedInline, ScopedTabularInline, SuperuserOnlyAdmin
+from .admin_scope import (
+    ScopedModelAdmin,
+    ScopedStackedInline,
+    ScopedTabularInline,
+    SuperuserOnlyAdmin,
+    SuperuserOnlyMixin,
+)
 from .forms import GuardForm, ProvincialCredentialForm, SiteCredentialForm
 from .models import Building, Community, Guard, Membership, Room, SupportContact
 
 admin.site.site_header = _("afxq-portal · smart-security community")
 admin.site.site_title = _("afxq-portal")
 admin.site.index_title = _("Community management")
+
+
+# Logins and groups span communities: only platform administrators manage them, whatever Django
+# permissions a property-staff account may have been given.
+class PlatformUserAdmin(SuperuserOnlyMixin, UserAdmin):
+    pass
+
+
+class PlatformGroupAdmin(SuperuserOnlyMixin, GroupAdmin):
+    pass
+
+
+for _model, _admin in ((get_user_model(), PlatformUserAdmin), (Group, PlatformGroupAdmin)):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+    admin.site.register(_model, _admin)
 
 
 class SupportContactInline(ScopedTabularInline):
@@ -51,10 +78,14 @@ def point_name_flag(point: MonitoringPoint) -> str:
     return format_html('<span class="afxq-bad">✘ {}</span>', _("differs"))
 
 
+# A point is a mismatch when its provincial name is missing or differs from its number (the manual, 2.9).
+POINT_MISMATCH = Q(points__provincial_name="") | ~Q(points__provincial_name=F("points__number"))
+
+
 @admin.register(Community)
 class CommunityAdmin(ScopedModelAdmin):
     list_display = ["name", "city_id", "standard_address", "category", "level", "requires_guard_review",
-                    "uploads_state"]
+                    "point_count", "point_mismatches", "uploads_state"]
     list_filter = ["category", "level", "requires_guard_review"]
     search_fields = ["name", "city_id", "street"]
     readonly_fields = ["uploads_halted_at", "created_at"]
@@ -74,7 +105,29 @@ class CommunityAdmin(ScopedModelAdmin):
     def uploads_state(self, community: Community) -> str:
         if community.uploads_halted_reason:
             return format_html('<span class="afxq-bad">✘ {}</span>', community.uploads_halted_reason)
-        return format_html('<span class="afxq-ok">✔</span>')
+        return format_html('<span class="afxq-ok">{}</span>', "✔")
+
+    @admin.display(description=_("points"), ordering="point_count")
+    def point_count(self, community: Community) -> int:
+        return community.point_count
+
+    @admin.display(description=_("point name mismatches"), ordering="mismatch_count")
+    def point_mismatches(self, community: Community) -> str:
+        if not community.mismatch_count:
+            return format_html('<span class="afxq-ok">{}</span>', "✔ 0")
+        url = reverse("admin:devices_monitoringpoint_changelist")
+        return format_html('<a class="afxq-bad" href="{}?community__id__exact={}&amp;name_match=no">✘ {}</a>',
+                           url, community.pk, community.mismatch_count)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Community]:
+        return super().get_queryset(request).annotate(
+            point_count=Count("points", distinct=True),
+            mismatch_count=Count("points", filter=POINT_MISMATCH, distinct=True))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Community | None = None) -> list[str]:
+        # The communityId ties a community to the city's data: only platform administrators change it.
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields if request.user.is_superuser else [*fields, "city_id"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return request.user.is_active and request.user.is_superuser
@@ -99,16 +152,20 @@ class BuildingAdmin(ScopedModelAdmin):
     list_display = ["__str__", "community", "room_count", "needs_confirmation"]
     list_filter = ["needs_confirmation", "community"]
     search_fields = ["number", "community__name"]
+    list_select_related = ["community"]
     inlines = [RoomInline]
 
-    @admin.display(description=_("rooms"))
+    @admin.display(description=_("rooms"), ordering="room_total")
     def room_count(self, building: Building) -> int:
-        return building.rooms.count()
+        return building.room_total
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Building]:
+        return super().get_queryset(request).annotate(room_total=Count("rooms"))
 
 
 @admin.register(Room)
 class RoomAdmin(ScopedModelAdmin):
-    list_display = ["__str__", "seven_segment", "needs_confirmation"]
+    list_display = ["__str__", "seven_segment", "community", "needs_confirmation"]
     list_filter = ["needs_confirmation", "building__community"]
     search_fields = ["number", "building__number", "building__community__name"]
     list_select_related = ["building__community"]
@@ -117,6 +174,10 @@ class RoomAdmin(ScopedModelAdmin):
     @admin.display(description=_("7-segment address"))
     def seven_segment(self, room: Room) -> str:
         return room.seven_segment_address
+
+    @admin.display(description=_("community"), ordering="building__community__name")
+    def community(self, room: Room) -> Community:
+        return room.building.community
 
     @admin.action(description=_("Confirm the selected rooms"))
     def confirm_rooms(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
@@ -129,6 +190,7 @@ class GuardAdmin(ScopedModelAdmin):
     form = GuardForm
     list_display = ["name", "community", "masked_phone", "masked_id_card", "is_active"]
     list_filter = ["community"]
+    list_select_related = ["community", "user"]
     search_fields = ["name", "phone"]
 
     @admin.display(description=_("phone"))

@@ -6,7 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
+from django.db.models import Q
 from django.http import HttpRequest
 
 from . import tenancy
@@ -24,6 +27,42 @@ def scoped_queryset(model: type[models.Model], request: HttpRequest) -> models.Q
     if path == "pk":
         return queryset.filter(pk__in=tenancy.managed_communities(request.user))
     return tenancy.scope(queryset, request.user, path)
+
+
+def scoped_users(request: HttpRequest) -> models.QuerySet:
+    """Logins a user may pick in a form: staff and guards of their own communities (never another
+    community's people, whose names would otherwise show in every user drop-down)."""
+    users = get_user_model()._default_manager.all()
+    if request.user.is_superuser:
+        return users
+    communities = tenancy.managed_communities(request.user)
+    return users.filter(Q(memberships__community__in=communities) | Q(guard__community__in=communities)).distinct()
+
+
+def choices_for(related_model: type[models.Model], request: HttpRequest) -> models.QuerySet | None:
+    """The scoped choices for a relation to ``related_model``, or None when it is not community data."""
+    if community_path_of(related_model) is not None:
+        return scoped_queryset(related_model, request)
+    if related_model is get_user_model():
+        return scoped_users(request)
+    return None
+
+
+def is_scoped_model(model: type[models.Model]) -> bool:
+    return community_path_of(model) is not None or model is get_user_model()
+
+
+def is_scoped_relation(model: type[models.Model], lookup: str) -> bool:
+    """Whether a list_filter path (``community``, ``building__community``) ends on scoped data."""
+    for name in lookup.split("__"):
+        try:
+            field = model._meta.get_field(name)
+        except FieldDoesNotExist:  # a method or a custom lookup: not ours to rewrite
+            return False
+        if not field.is_relation:
+            return False
+        model = field.related_model
+    return is_scoped_model(model)
 
 
 class CommunityScopedMixin:
@@ -59,9 +98,25 @@ class CommunityScopedMixin:
         return self._may_use_admin(request) and self._owns(request, obj)
 
     def formfield_for_foreignkey(self, db_field: models.ForeignKey, request: HttpRequest, **kwargs: Any):
-        if community_path_of(db_field.related_model) is not None:
-            kwargs["queryset"] = scoped_queryset(db_field.related_model, request)
+        choices = choices_for(db_field.related_model, request)
+        if choices is not None:
+            kwargs["queryset"] = choices
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field: models.ManyToManyField, request: HttpRequest, **kwargs: Any):
+        choices = choices_for(db_field.related_model, request)
+        if choices is not None:
+            kwargs["queryset"] = choices
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def get_list_filter(self, request: HttpRequest):  # noqa: ANN201
+        # Django's related filter lists every row of the related table (every community's name, for
+        # instance); "related only" lists just the values found in this user's scoped rows.
+        return [
+            (entry, admin.RelatedOnlyFieldListFilter)
+            if isinstance(entry, str) and is_scoped_relation(self.model, entry) else entry
+            for entry in super().get_list_filter(request)
+        ]
 
 
 class ScopedModelAdmin(CommunityScopedMixin, admin.ModelAdmin):
@@ -76,8 +131,8 @@ class ScopedStackedInline(CommunityScopedMixin, admin.StackedInline):
     extra = 0
 
 
-class SuperuserOnlyAdmin(admin.ModelAdmin):
-    """Models that only platform administrators manage."""
+class SuperuserOnlyMixin:
+    """Models that only platform administrators manage (whatever Django permissions a user was given)."""
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return request.user.is_active and request.user.is_superuser
@@ -88,5 +143,9 @@ class SuperuserOnlyAdmin(admin.ModelAdmin):
     has_change_permission = has_view_permission
     has_delete_permission = has_view_permission
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self.has_module_permission(request)
+
+
+class SuperuserOnlyAdmin(SuperuserOnlyMixin, admin.ModelAdmin):
+    pass
