@@ -3,12 +3,15 @@ expiries and deletions; photos fetched with the device key; one community only."
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core.files.base import ContentFile
+from django.utils import timezone
 
 from devices.models import FaceTombstone, MonitoringPoint
 from residents.models import Resident
-from residents.services import change_status
+from residents.services import change_status, expire_residents
 from tests.device_helpers import auth, capture, make_device
 from tests.factories import ResidentFactory
 
@@ -163,3 +166,13 @@ def test_it_refuses_bad_cursors_and_other_devices(client, panel, community_a) ->
     _camera, camera_key = make_device(community_a, MonitoringPoint.Kind.FACE_SNAPSHOT)
     assert client.get(FACES_URL, **auth(camera_key)).status_code == 403
     assert client.get(FACES_URL).status_code == 401
+
+
+def test_it_tells_panels_about_residents_the_expiry_sweep_expired(client, panel, community_a) -> None:  # noqa: ANN001
+    _device, key = panel
+    visitor = ResidentFactory(community=community_a, valid_until=timezone.now() + timedelta(hours=1))
+    ids, cursor, _pages = full_sync(client, key, limit=100)
+    face = get_faces(client, key)["faces"][0]
+    assert ids == {visitor.pk} and face["validUntil"] == visitor.valid_until.isoformat()
+    assert expire_residents(now=timezone.now() + timedelta(hours=2)) == 1
+    assert get_faces(client, key, cursor)["removed"] == [{"id": visitor.pk, "reason": "expired"}]
