@@ -1,27 +1,124 @@
 from __future__ import annotations
 
-from django.contrib import admin
+import json
+import logging
 
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from afxq_portal.pii import mask_text
+from communities import tenancy
 from communities.admin_scope import ScopedModelAdmin
 
-from .models import OutboxRecord, UploadBatch
+from . import monitoring, outbox
+from .models import LinkState, OutboxRecord, UploadBatch
+
+log = logging.getLogger(__name__)
 
 
 @admin.register(OutboxRecord)
 class OutboxRecordAdmin(ScopedModelAdmin):
-    list_display = ["id", "community", "endpoint", "status", "attempts", "next_attempt_at", "created_at", "sent_at"]
+    list_display = ["id", "community", "endpoint", "status", "attempts", "next_attempt_at", "short_error",
+                    "created_at", "sent_at"]
     list_filter = ["status", "endpoint", "community"]
-    readonly_fields = [f.name for f in OutboxRecord._meta.fields]
+    # `fields` may carry an ID number (image/people idNumber): shown masked, never raw.
+    exclude = ["fields", "images"]
+    readonly_fields = ["masked_fields", "image_paths", *[f.name for f in OutboxRecord._meta.fields
+                                                         if f.name not in ("fields", "images")]]
+    actions = ["retry_dead_letters"]
+    change_list_template = "admin/uploads/outboxrecord/change_list.html"
+
+    def has_add_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+        return False  # read-only rows; the only change is the bulk retry action below
+
+    @admin.display(description=gettext_lazy("last error"))
+    def short_error(self, record: OutboxRecord) -> str:
+        return mask_text(record.last_error[:120])
+
+    @admin.display(description=gettext_lazy("fields"))
+    def masked_fields(self, record: OutboxRecord) -> str:
+        return mask_text(json.dumps(record.fields, ensure_ascii=False, indent=1))
+
+    @admin.display(description=gettext_lazy("images"))
+    def image_paths(self, record: OutboxRecord) -> str:
+        return ", ".join(f"{k}: {v}" for k, v in record.images.items())
+
+    @admin.action(description=gettext_lazy("Retry the selected dead letters"))
+    def retry_dead_letters(self, request: HttpRequest, queryset: QuerySet[OutboxRecord]) -> None:
+        count = outbox.retry_dead(self.get_queryset(request) & queryset, acting_user=request.user)
+        self.message_user(request, _("%(n)d dead letters are back in the queue.") % {"n": count}, messages.SUCCESS)
+
+    # --- link monitoring -------------------------------------------------------------------------
+    def get_urls(self):  # noqa: ANN201
+        wrap = self.admin_site.admin_view
+        return [
+            path("link/", wrap(self.link_overview_view), name="uploads_link_overview"),
+            path("link/<int:community_id>/", wrap(self.link_detail_view), name="uploads_link_detail"),
+            *super().get_urls(),
+        ]
+
+    def _context(self, request: HttpRequest, title: str) -> dict:
+        return {**self.admin_site.each_context(request), "opts": self.model._meta, "title": title}
+
+    def link_overview_view(self, request: HttpRequest) -> HttpResponse:
+        if not self._may_use_admin(request):
+            raise PermissionDenied
+        links = monitoring.links(tenancy.managed_communities(request.user))
+        return render(request, "admin/uploads/link_overview.html",
+                      {**self._context(request, _("Link to the city platform")), "links": links})
+
+    def link_detail_view(self, request: HttpRequest, community_id: int) -> HttpResponse:
+        community = tenancy.managed_communities(request.user).filter(pk=community_id).first()
+        if community is None:
+            raise Http404
+        if request.method == "POST" and request.POST.get("action") == "resume":
+            outbox.resume_uploads(community, acting_user=request.user)
+            self.message_user(request, _("Uploads of %(name)s resume.") % {"name": community.name}, messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:uploads_link_detail", args=[community.pk]))
+        link = monitoring.links(type(community).objects.filter(pk=community.pk))[0]
+        dead_url = reverse("admin:uploads_outboxrecord_changelist") + \
+            f"?status__exact=dead&community__id__exact={community.pk}"
+        return render(request, "admin/uploads/link_detail.html", {
+            **self._context(request, _("Link to the city platform: %(name)s") % {"name": community.name}),
+            "link": link, "dead_url": dead_url})
+
+
+@admin.register(UploadBatch)
+class UploadBatchAdmin(ScopedModelAdmin):
+    list_display = ["id", "community", "endpoint", "record_count", "body_bytes", "http_status", "response_code",
+                    "started_at", "finished_at", "worker"]
+    list_filter = ["endpoint", "response_code", "community"]
+    readonly_fields = [f.name for f in UploadBatch._meta.fields]
 
     def has_add_permission(self, request, obj=None) -> bool:  # noqa: ANN001
         return False
 
 
-@admin.register(UploadBatch)
-class UploadBatchAdmin(ScopedModelAdmin):
-    list_display = ["id", "community", "endpoint", "record_count", "http_status", "response_code", "started_at"]
-    list_filter = ["endpoint", "response_code", "community"]
-    readonly_fields = [f.name for f in UploadBatch._meta.fields]
+@admin.register(LinkState)
+class LinkStateAdmin(ScopedModelAdmin):
+    list_display = ["community", "state_flag", "down_since", "last_success_at", "last_error_at", "alerts_sent"]
+    fields = ["community", "alert_state", "down_since", "last_success_at", "last_error", "last_error_at",
+              "alerts_sent"]
+    readonly_fields = fields
+
+    @admin.display(description=gettext_lazy("state"))
+    def state_flag(self, state: LinkState) -> str:
+        url = reverse("admin:uploads_link_detail", args=[state.community_id])
+        css = "afxq-bad" if state.alert_state == LinkState.Alert.DOWN else "afxq-ok"
+        return format_html('<a class="{}" href="{}">{}</a>', css, url, state.get_alert_state_display())
 
     def has_add_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:  # noqa: ANN001
         return False

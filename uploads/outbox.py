@@ -344,3 +344,17 @@ def retry_dead(queryset: QuerySet[OutboxRecord], *, acting_user) -> int:  # noqa
         transaction.on_commit(lambda: [nudge_drain(cid, ep) for cid, ep in pairs])
     log.info("%s put %d dead outbox rows back in the queue", acting_user, count)
     return count
+
+
+def resume_uploads(community: Community, *, acting_user) -> bool:  # noqa: ANN001
+    """Clear a halt by hand (e.g. the city fixed the account without our credentials changing)."""
+    from .services import nudge_drain
+
+    with transaction.atomic():
+        resumed = Community.objects.filter(pk=community.pk).exclude(uploads_halted_reason="").update(
+            uploads_halted_reason="", uploads_halted_at=None)
+        if resumed:
+            for endpoint in CITY_ENDPOINTS:
+                transaction.on_commit(lambda e=endpoint: nudge_drain(community.pk, e))
+    log.info("%s resumed the uploads of %s", acting_user, community.city_id)
+    return bool(resumed)

@@ -170,7 +170,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "afxq-sandbox-city/1"
     state: State  # set on the subclass made by make_server
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002, ANN002 - quiet: tests read the API
+    def log_message(self, format: str, *args) -> None:  # noqa: ANN002 - quiet: tests read the API
         pass
 
     # plumbing
@@ -393,7 +393,7 @@ class Handler(BaseHTTPRequestHandler):
         request = urllib.request.Request(url, data=json.dumps(payload, ensure_ascii=False).encode(), method="POST",
                                          headers={"Content-Type": "application/json; charset=utf-8"})
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - the operator's URL
+            with urllib.request.urlopen(request, timeout=30) as response:
                 status, text = response.status, response.read().decode("utf-8", "replace")
         except urllib.error.HTTPError as exc:
             status, text = exc.code, exc.read().decode("utf-8", "replace")
@@ -420,7 +420,7 @@ class SandboxClient:
         data = json.dumps(payload).encode() if payload is not None else None
         request = urllib.request.Request(f"{self.url}{path}", data=data, method=method,
                                          headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - our own sandbox
+        with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read())
 
     def records(self, endpoint: str | None = None) -> list[dict]:
