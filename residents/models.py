@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from afxq_portal.crypto import EncryptedTextField, keyed_hash
@@ -178,6 +179,31 @@ class ResidentChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_status}→{self.to_status}"
+
+    @property
+    def from_label(self) -> str:
+        return _status_label(self.from_status)
+
+    @property
+    def to_label(self) -> str:
+        return _status_label(self.to_status)
+
+    @property
+    def by(self) -> str:
+        """Who, for the pages: a guard by name (their login is their phone number), else the login,
+        else the system's label."""
+        if self.actor is None:
+            return gettext(self.actor_label)  # the system's labels are marked for translation in services
+        guard = getattr(self.actor, "guard", None)
+        return guard.name if guard is not None else self.actor.get_username()
+
+    @property
+    def reason_display(self) -> str:
+        return gettext(self.reason) if self.reason else ""
+
+
+def _status_label(value: str) -> str:
+    return str(Resident.Status(value).label) if value in Resident.Status.values else value
 
 
 class ApplyAccessCall(models.Model):

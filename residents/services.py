@@ -13,6 +13,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from afxq_portal.crypto import keyed_hash
 from communities.models import Community
@@ -23,8 +24,11 @@ from .validation import CleanApplication, resolve_room
 
 logger = logging.getLogger(__name__)
 
-CITY_ACTOR = "city platform (apply-access)"
-SYSTEM_EXPIRY_ACTOR = "system (validity ended)"
+# Stored as data in English, shown translated (ResidentChange.by / reason_display).
+CITY_ACTOR = gettext_noop("city platform (apply-access)")
+SYSTEM_EXPIRY_ACTOR = gettext_noop("system (validity ended)")
+REGISTERED_REASON = gettext_noop("registered by the city")
+UPDATED_REASON = gettext_noop("updated by the city")
 FETCH_PHOTO_TASK = "residents.fetch_photo"
 
 
@@ -188,7 +192,7 @@ def receive_application(community: Community, application: CleanApplication) -> 
             details["previous_owner_id"] = previous_owner_id
     ResidentChange.objects.create(
         resident=resident, actor_label=CITY_ACTOR, from_status=old_status, to_status=new_status,
-        reason="updated by the city" if existing else "registered by the city", details=details)
+        reason=UPDATED_REASON if existing else REGISTERED_REASON, details=details)
     if new_status == Resident.Status.ACTIVE:
         enqueue_admission_result(resident, "approved", "")
     resident_id = resident.pk

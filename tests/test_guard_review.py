@@ -141,7 +141,7 @@ def test_it_shows_the_history_on_the_person(gary, pending_a) -> None:  # noqa: A
     client = logged_in(gary)
     client.post(f"/guard/{pending_a.pk}/reject/", {"reason": "信息不符"})
     html = client.get(f"/guard/{pending_a.pk}/").content.decode()
-    assert "变更记录" in html and "pending → rejected" in html and "信息不符" in html and "13900000001" in html
+    assert "变更记录" in html and "待审核 → 已驳回" in html and "信息不符" in html and "门卫老王" in html
     assert "信息不符" in client.get("/guard/").content.decode()  # recently reviewed
 
 
@@ -227,7 +227,7 @@ def test_it_shows_expiry_on_the_person(gary, community_a) -> None:  # noqa: ANN0
                               valid_until=timezone.now() - dt.timedelta(minutes=1))
     services.expire_residents()
     html = logged_in(gary).get(f"/guard/{visitor.pk}/").content.decode()
-    assert "status-expired" in html and "已过期" in html and "active → expired" in html
+    assert "status-expired" in html and "已过期" in html and "有效 → 已过期" in html and "系统（有效期已过）" in html
 
 
 def test_it_deletes_stored_calls_after_the_retention(community_a) -> None:  # noqa: ANN001

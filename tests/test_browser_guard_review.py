@@ -1,0 +1,89 @@
+"""A guard reviews on a phone: logs in with phone and password, approves one person, tries to
+reject without a reason (the browser stops it), rejects another with a reason. Headless Chromium,
+phone viewport, screenshots in the test's output folder."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect, sync_playwright
+
+from residents import services
+from residents.models import PersonType, Resident
+from tests.factories import ResidentFactory
+from tests.photos import jpeg_bytes, photo
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run"]
+
+
+@pytest.mark.browser
+def test_it_lets_a_guard_approve_and_reject_on_a_phone(live_server, community_a, community_b, gary,
+                                                      output_dir: Path, monkeypatch) -> None:  # noqa: ANN001
+    # Playwright's sync API runs an event loop in this thread; the ORM calls below are synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    community_a.registration_callback_url = "https://callback.example.com/registration"
+    community_a.save()
+    first = ResidentFactory(community=community_a, name="王五", status=Resident.Status.PENDING,
+                            photo_url="http://photos.example.com/1.jpg", photo_status=Resident.PhotoStatus.PENDING)
+    services.store_photo(first.pk, first.photo_url, jpeg_bytes(photo(300, 400)))
+    second = ResidentFactory(community=community_a, name="孙七", status=Resident.Status.PENDING,
+                             person_type=PersonType.VISITOR, valid_from=timezone.now(),
+                             valid_until=timezone.now() + dt.timedelta(days=2))
+    other = ResidentFactory(community=community_b, name="赵六", status=Resident.Status.PENDING)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                                      is_mobile=True, has_touch=True, locale="zh-CN")
+        page = context.new_page()
+        page.goto(f"{live_server.url}/guard/")
+        expect(page.get_by_role("heading", name="门卫登录")).to_be_visible()
+        page.screenshot(path=str(output_dir / "1-login.png"), full_page=True)
+        page.get_by_label("手机号").fill("13900000001")
+        page.get_by_label("密码").fill("password-for-tests-1")
+        page.get_by_role("button", name="登录").click()
+
+        expect(page.locator(".count")).to_contain_text("2 人待审核")
+        expect(page.locator(f"#person-{first.pk} img.photo")).to_be_visible()
+        assert page.locator(f"#person-{first.pk} img.photo").evaluate("img => img.naturalWidth") == 300
+        assert "赵六" not in page.content()
+        page.screenshot(path=str(output_dir / "2-queue.png"), full_page=True)
+
+        page.get_by_test_id(f"approve-{first.pk}").tap()
+        expect(page.get_by_role("status")).to_contain_text("已通过 王五")
+        expect(page.locator(".count")).to_contain_text("1 人待审核")
+
+        # No reason: the browser refuses to submit (required field), nothing changes.
+        page.get_by_test_id(f"reject-{second.pk}").tap()
+        expect(page.locator(".count")).to_contain_text("1 人待审核")
+        second.refresh_from_db()
+        assert second.status == Resident.Status.PENDING
+
+        page.get_by_test_id(f"reason-{second.pk}").fill("访客信息不符")
+        page.screenshot(path=str(output_dir / "3-rejecting.png"), full_page=True)
+        page.get_by_test_id(f"reject-{second.pk}").tap()
+        expect(page.get_by_role("status")).to_contain_text("已驳回 孙七")
+        expect(page.get_by_text("暂无待审核人员。")).to_be_visible()
+        expect(page.locator("ul.history")).to_contain_text("访客信息不符")
+        page.screenshot(path=str(output_dir / "4-done.png"), full_page=True)
+
+        page.goto(f"{live_server.url}/guard/{second.pk}/")
+        expect(page.locator("ul.history")).to_contain_text("待审核 → 已驳回")
+        page.screenshot(path=str(output_dir / "5-history.png"), full_page=True)
+        # Another community's person is not there, whatever the URL.
+        response = page.goto(f"{live_server.url}/guard/{other.pk}/")
+        assert response.status == 404
+        browser.close()
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    other.refresh_from_db()
+    assert (first.status, first.reviewed_by) == (Resident.Status.ACTIVE, gary)
+    assert (second.status, second.reject_reason) == (Resident.Status.REJECTED, "访客信息不符")
+    assert other.status == Resident.Status.PENDING
+    for name in ("1-login", "2-queue", "3-rejecting", "4-done", "5-history"):
+        assert (output_dir / f"{name}.png").stat().st_size > 10_000
