@@ -27,8 +27,12 @@ def _add_form(data: dict[str, Any], form: forms.BaseForm) -> None:
 
 
 def admin_post_data(response: HttpResponse) -> dict[str, Any]:
-    """The data a browser would post back from an admin add/change page, unchanged."""
+    """The data a browser would post back from an admin add/change page (or a custom admin page with
+    one ``form``), unchanged."""
     data: dict[str, Any] = {}
+    if "adminform" not in response.context:
+        _add_form(data, response.context["form"])
+        return data
     _add_form(data, response.context["adminform"].form)
     for inline in response.context["inline_admin_formsets"]:
         formset = inline.formset

@@ -26,7 +26,7 @@ from communities.admin_scope import CommunityScopedMixin, SuperuserOnlyMixin, co
 from communities.models import Community, ProvincialCredential, SupportContact
 from devices.keys import issue_device_key
 from residents.models import ResidentChange
-from tests.admin_forms import all_forms
+from tests.admin_forms import admin_post_data, all_forms
 from tests.factories import (
     BuildingFactory,
     GuardFactory,
@@ -349,3 +349,27 @@ def test_it_scopes_raw_id_popups_and_url_lookups(world: World, model: type[Model
             continue
         assert response.status_code == 200, params
         assert stranger.pk not in {obj.pk for obj in response.context["cl"].result_list}, params
+
+
+@pytest.mark.parametrize("model", SCOPED_ADMINS, ids=_label)
+@pytest.mark.parametrize("persona", STAFF)
+def test_it_refuses_a_foreign_key_to_another_community(world: World, model: type[Model], persona: str):
+    """Posting an add form with any relation pointing into the other community (a tampered select)."""
+    client, other = world.clients[persona], world.other(persona)
+    if not admin.site._registry[model].has_add_permission(world.request_of(persona)):
+        assert client.get(_url(model, "add")).status_code in (302, 403)
+        return
+    page = client.get(_url(model, "add"), follow=True)
+    form = all_forms(page)[0]
+    relations = {name: field.queryset.model for name, field in form.fields.items()
+                 if isinstance(field, ModelChoiceField) and field.queryset.model in world.objects}
+    for name, related in relations.items():
+        data = admin_post_data(page)
+        data[name] = world.objects[related][other].pk
+        count = model._default_manager.count()
+        response = client.post(page.request["PATH_INFO"], data)
+        assert response.status_code == 200, name  # the form again, not a redirect to the saved object
+        errors = (response.context["adminform"].form if "adminform" in response.context
+                  else response.context["form"]).errors
+        assert name in errors, name
+        assert model._default_manager.count() == count, name
