@@ -193,6 +193,9 @@ DEVICE_EVENT_MAX_FUTURE_SKEW_SECONDS = env.int("DEVICE_EVENT_MAX_FUTURE_SKEW_SEC
 DEVICE_EVENT_MAX_AGE_DAYS = env.int("DEVICE_EVENT_MAX_AGE_DAYS", default=30)
 DEVICE_FACE_LIST_SETTLE_SECONDS = env.int("DEVICE_FACE_LIST_SETTLE_SECONDS", default=5)
 DEVICE_API_MAX_BODY_BYTES = env.int("DEVICE_API_MAX_BODY_BYTES", default=64 * 1024 * 1024)
+# Deletions are kept this long for the face list; a device whose cursor is older must resync.
+DEVICE_FACE_TOMBSTONE_DAYS = env.int("DEVICE_FACE_TOMBSTONE_DAYS", default=30)
+CELERY_BEAT_SCHEDULE["devices-purge-face-tombstones"] = {"task": "devices.purge_face_tombstones", "schedule": 3600.0}
 # The manual's example sends licensePlateType as a number (2); False sends the code "02".
 CITY_PLATE_TYPE_AS_NUMBER = env.bool("CITY_PLATE_TYPE_AS_NUMBER", default=True)
 

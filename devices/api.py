@@ -152,6 +152,9 @@ class FaceListView(DeviceView):
         except faces.BadCursor:
             return Response({"detail": _("since is not a cursor this API gave out.")},
                             status=status.HTTP_400_BAD_REQUEST)
+        except faces.CursorTooOld:
+            return Response({"detail": _("The cursor is too old: start a full sync again (without since).")},
+                            status=status.HTTP_410_GONE)
         return Response({
             "faces": [face_item(request, r) for r in page.faces],
             "removed": [{"id": pk, "reason": why} for pk, why in page.removed],

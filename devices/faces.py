@@ -33,6 +33,11 @@ class BadCursor(ValueError):
     pass
 
 
+class CursorTooOld(ValueError):
+    """The cursor predates the tombstones still kept: deletions since then may be gone, so the device
+    must start again with a full sync."""
+
+
 @dataclass(frozen=True, order=True)
 class Cursor:
     at: datetime
@@ -57,6 +62,17 @@ class Cursor:
 
 def settle_window() -> timedelta:
     return timedelta(seconds=getattr(settings, "DEVICE_FACE_LIST_SETTLE_SECONDS", 5))
+
+
+def tombstone_retention() -> timedelta:
+    return timedelta(days=getattr(settings, "DEVICE_FACE_TOMBSTONE_DAYS", 30))
+
+
+def purge_tombstones(*, now: datetime | None = None) -> int:
+    """Forget deletions older than DEVICE_FACE_TOMBSTONE_DAYS; cursors that old get CursorTooOld."""
+    horizon = (now or timezone.now()) - tombstone_retention()
+    deleted, _by_model = FaceTombstone.objects.filter(deleted_at__lt=horizon).delete()
+    return deleted
 
 
 def residents_after(community_id: int, cursor: Cursor | None, until: datetime) -> QuerySet[Resident]:
@@ -90,7 +106,10 @@ def face_page(community_id: int, since: str | None, limit: int = DEFAULT_PAGE) -
     with it: every change after it, removals included."""
     limit = max(1, min(limit, MAX_PAGE))
     cursor = Cursor.decode(since) if since else None
-    until = timezone.now() - settle_window()
+    now = timezone.now()
+    if cursor is not None and cursor.at < now - tombstone_retention():
+        raise CursorTooOld(since)
+    until = now - settle_window()
     residents = residents_after(community_id, cursor, until)
     if cursor is None:
         residents = residents.filter(status=Resident.Status.ACTIVE)
@@ -108,11 +127,8 @@ def face_page(community_id: int, since: str | None, limit: int = DEFAULT_PAGE) -
             faces.append(item)
         else:
             removed.append((item.pk, item.status))
-    if page:
-        next_cursor = page[-1][0]
-    elif cursor is not None:
-        next_cursor = cursor
-    else:
-        # Nothing active yet: start the next poll where this one looked up to.
-        next_cursor = Cursor(until, TOMBSTONE, 0)
+    # Nothing (more) to deliver: the next poll starts where this one looked up to, so that the cursor
+    # of a quiet community keeps moving and never ages past the tombstone retention.
+    next_cursor = page[-1][0] if more else max(page[-1][0] if page else Cursor(EPOCH, RESIDENT, 0),
+                                               Cursor(until, TOMBSTONE, 0))
     return FacePage(faces, removed, next_cursor, more)

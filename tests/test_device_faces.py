@@ -9,7 +9,9 @@ import pytest
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
+from devices.faces import Cursor
 from devices.models import FaceTombstone, MonitoringPoint
+from devices.tasks import purge_face_tombstones
 from residents.models import Resident
 from residents.services import change_status, expire_residents
 from tests.device_helpers import auth, capture, make_device
@@ -85,7 +87,8 @@ def test_it_gives_the_changes_since_a_cursor(client, panel, community_a, alice) 
     assert ids == {keep.pk, to_reject.pk, to_expire.pk, to_delete.pk}
 
     nothing = get_faces(client, key, cursor)
-    assert (nothing["faces"], nothing["removed"], nothing["cursor"], nothing["more"]) == ([], [], cursor, False)
+    assert (nothing["faces"], nothing["removed"], nothing["more"]) == ([], [], False)
+    cursor = nothing["cursor"]
 
     change_status(pending, Resident.Status.ACTIVE, acting_user=alice)
     approved = get_faces(client, key, cursor)
@@ -176,3 +179,26 @@ def test_it_tells_panels_about_residents_the_expiry_sweep_expired(client, panel,
     assert ids == {visitor.pk} and face["validUntil"] == visitor.valid_until.isoformat()
     assert expire_residents(now=timezone.now() + timedelta(hours=2)) == 1
     assert get_faces(client, key, cursor)["removed"] == [{"id": visitor.pk, "reason": "expired"}]
+
+
+def test_it_moves_the_cursor_of_a_quiet_community_and_refuses_one_too_old(client, panel, community_a,
+                                                                          settings) -> None:  # noqa: ANN001
+    _device, key = panel
+    ResidentFactory(community=community_a)
+    first = get_faces(client, key)
+    quiet = get_faces(client, key, first["cursor"])
+    assert quiet["faces"] == [] and Cursor.decode(quiet["cursor"]) > Cursor.decode(first["cursor"])
+    old = Cursor(timezone.now() - timedelta(days=31), 0, 0).encode()
+    response = client.get(FACES_URL, {"since": old}, **auth(key))
+    assert response.status_code == 410 and "full sync" in response.json()["detail"]
+    settings.DEVICE_FACE_TOMBSTONE_DAYS = 60
+    assert client.get(FACES_URL, {"since": old}, **auth(key)).status_code == 200
+
+
+def test_it_purges_old_tombstones(community_a) -> None:  # noqa: ANN001
+    resident = ResidentFactory(community=community_a)
+    recent_pk = resident.pk
+    resident.delete()
+    FaceTombstone.objects.create(community=community_a, resident_id=999, deleted_at=timezone.now() - timedelta(days=40))
+    assert purge_face_tombstones() == 1
+    assert list(FaceTombstone.objects.values_list("resident_id", flat=True)) == [recent_pk]
