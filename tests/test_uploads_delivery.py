@@ -4,7 +4,6 @@ and a flushed broker."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections import Counter
 from pathlib import Path

@@ -46,7 +46,7 @@ def city(responses_mock=responses) -> responses.BaseResponse:  # noqa: ANN001
 def test_it_claims_disjoint_rows_and_reclaims_after_the_lease(community):
     enqueue(community, 5)
     claim_1, first = outbox.claim_due(community.pk, Endpoint.PASS_RECORD, 3)
-    claim_2, second = outbox.claim_due(community.pk, Endpoint.PASS_RECORD, 3)
+    _claim_2, second = outbox.claim_due(community.pk, Endpoint.PASS_RECORD, 3)
     assert len(first) == 3 and len(second) == 2
     assert not {r.pk for r in first} & {r.pk for r in second}
     assert outbox.claim_due(community.pk, Endpoint.PASS_RECORD, 3)[1] == []
@@ -81,7 +81,7 @@ def test_it_keeps_each_request_under_the_byte_ceiling(community, settings):
     one = max(len(outbox.encode_record(r, community)) for r in records)
     settings.UPLOAD_MAX_BODY_BYTES = 3 * one + 10
     upload = city()
-    outcome, batches = outbox.drain(community.pk, Endpoint.PASS_RECORD)
+    outcome, _batches = outbox.drain(community.pk, Endpoint.PASS_RECORD)
     assert outcome is outbox.Outcome.EMPTY
     sizes = [len(call.request.body) for call in upload.calls]
     assert len(sizes) == 4 and max(sizes) <= settings.UPLOAD_MAX_BODY_BYTES

@@ -1,0 +1,129 @@
+"""The sandbox city platform, as a real process over HTTP: it enforces the contract the way the city
+does, so that passing against it means something."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+import requests
+
+from uploads.testing import jpeg, when
+
+pytestmark = pytest.mark.integration
+
+
+def token(sandbox, credentials=("client", "client-secret", "site-user", "site-password")) -> requests.Response:  # noqa: ANN001
+    client_id, secret, user, password = credentials
+    return requests.post(f"{sandbox.url}/oauth/token", timeout=10, data={
+        "grant_type": "password", "client_id": client_id, "client_secret": secret, "username": user,
+        "password": password})
+
+
+def upload(sandbox, path: str, records: list, access_token: str) -> requests.Response:  # noqa: ANN001
+    return requests.post(f"{sandbox.url}/api/platform/{path}", data=json.dumps(records), timeout=10,
+                         headers={"Authorization": f"Bearer {access_token}", "Content-Type": "application/json"})
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def good_pass_record(**changes) -> dict:  # noqa: ANN003
+    record = {"outId": "1", "way": "FACE", "openDate": when(), "communityId": "CITY-A", "type": "USER",
+              "userId": "owner-1", "policePointId": "PP-1", "inout": "in", "source": "THIRDPARTY_CLIENT",
+              "imageBase64": b64(jpeg(800, 600)), "bigImageBase64": b64(jpeg(800, 600))}
+    record.update(changes)
+    return record
+
+
+def test_it_issues_tokens_for_known_credentials_only(sandbox_city):
+    answer = token(sandbox_city).json()
+    assert answer["token_type"] == "bearer" and answer["expires_in"] > 0 and answer["access_token"]
+    assert token(sandbox_city, ("demo-client", "demo-secret", "demo-site", "demo-password")).status_code == 200
+    refused = token(sandbox_city, ("client", "client-secret", "site-user", "wrong"))
+    assert refused.status_code == 400
+    assert refused.json() == {"error": "invalid_grant", "error_description": "Bad credentials"}
+
+
+def test_it_answers_401_without_a_valid_token_in_both_styles(sandbox_city):
+    first = upload(sandbox_city, "person-inout-info", [good_pass_record()], "nonsense")
+    second = upload(sandbox_city, "person-inout-info", [good_pass_record()], "nonsense")
+    assert {first.status_code, second.status_code} == {200, 401}
+    assert first.json()["responseCode"] == second.json()["responseCode"] == "_401"
+
+
+def test_it_expires_tokens_after_the_configured_lifetime(sandbox_city):
+    import time
+
+    sandbox_city.configure(token_lifetime=1)
+    access = token(sandbox_city).json()["access_token"]
+    assert upload(sandbox_city, "person-inout-info", [good_pass_record()], access).json()["responseCode"] == "_200"
+    time.sleep(1.2)
+    assert upload(sandbox_city, "person-inout-info", [good_pass_record()], access).json()["responseCode"] == "_401"
+
+
+@pytest.mark.parametrize(("changes", "error"), [
+    ({"imageBase64": "data:image/jpg;base64," + b64(jpeg(800, 600))}, "imageBase64: must be plain base64"),
+    ({"bigImageBase64": b64(jpeg(640, 480))}, "bigImageBase64: 640x480, below 800x600"),
+    ({"openDate": "2026/11/26 08:00"}, "openDate: must be yyyy-MM-dd HH:mm:ss"),
+    ({"type": "01"}, "type: must be one of"),
+    ({"source": "CLIENT"}, "source: must be THIRDPARTY_CLIENT"),
+    ({"inout": "IN"}, "inout: must be in or out"),
+    ({"userId": ""}, "userId: required"),
+])
+def test_it_rejects_a_pass_record_that_breaks_the_contract(sandbox_city, changes, error):
+    access = token(sandbox_city).json()["access_token"]
+    answer = upload(sandbox_city, "person-inout-info", [good_pass_record(), good_pass_record(**changes)], access).json()
+    assert answer["responseCode"] == "_500"
+    assert f"record 1: {error}" in answer["errorMsg"]
+    assert sandbox_city.records() == []  # all or nothing
+
+
+def test_it_checks_batch_size_and_snapshot_limits(sandbox_city):
+    access = token(sandbox_city).json()["access_token"]
+    too_many = upload(sandbox_city, "person-inout-info", [good_pass_record()] * 51, access).json()
+    assert "at most 50" in too_many["errorMsg"]
+    snapshot = {"passType": 0, "passDate": when(), "policePointId": "PP-2", "communityId": "CITY-A",
+                "photoBase1": b64(jpeg(800, 600))}
+    small = upload(sandbox_city, "image/people", [snapshot], access).json()
+    assert "photoBase1: 800x600, below 1200x800" in small["errorMsg"]
+    car = {**snapshot, "photoBase1": b64(jpeg(1200, 800)), "licensePlate": "川A12345", "licensePlateType": 99}
+    assert "licensePlateType: not in the code table" in upload(sandbox_city, "image/car", [car], access).json()["errorMsg"]
+    car["licensePlateType"] = 2
+    assert upload(sandbox_city, "image/car", [car], access).json()["responseCode"] == "_200"
+    stored = sandbox_city.records("image/car")[0]["fields"]
+    assert stored["licensePlate"] == "川A12345" and stored["photoBase1"] == {"bytes": len(jpeg(1200, 800)),
+                                                                          "size": [1200, 800]}
+
+
+def test_it_injects_faults_on_demand(sandbox_city):
+    access = token(sandbox_city).json()["access_token"]
+    sandbox_city.set_faults({"503": 1.0})
+    assert upload(sandbox_city, "person-inout-info", [good_pass_record()], access).status_code == 503
+    sandbox_city.set_faults({"drop": 1.0})
+    with pytest.raises(requests.ConnectionError):
+        upload(sandbox_city, "person-inout-info", [good_pass_record()], access)
+    sandbox_city.set_faults({"drop_after": 1.0})
+    with pytest.raises(requests.ConnectionError):
+        upload(sandbox_city, "person-inout-info", [good_pass_record()], access)
+    assert len(sandbox_city.records()) == 1 and sandbox_city.batches()[0]["answer_lost"]
+    sandbox_city.set_faults({"expired_401": 1.0})
+    assert upload(sandbox_city, "person-inout-info", [good_pass_record()], access).status_code == 401
+    sandbox_city.set_faults({})
+    # An expired token stays expired.
+    assert upload(sandbox_city, "person-inout-info", [good_pass_record()], access).json()["responseCode"] == "_401"
+    with pytest.raises(requests.HTTPError):
+        requests.post(f"{sandbox_city.url}/_sandbox/faults", json={"faults": {"meteor": 1}}, timeout=5).raise_for_status()
+
+
+def test_it_pushes_apply_access_calls_to_a_portal_and_shows_what_it_stored(sandbox_city):
+    payload = {"name": "张三", "idCard": "510104199001011230", "ywlsh": "YW1", "communityId": "CITY-A"}
+    answer = sandbox_city.push_apply_access(f"{sandbox_city.url}/_sandbox/callback", payload)
+    assert answer["status"] == 200 and json.loads(answer["body"]) == {"code": 1}
+    assert sandbox_city.callbacks() == [payload]
+    access = token(sandbox_city).json()["access_token"]
+    upload(sandbox_city, "person-inout-info", [good_pass_record(outId="visible-on-the-page")], access)
+    page = requests.get(sandbox_city.url + "/", timeout=5).text
+    assert "Sandbox city platform" in page and "visible-on-the-page" in page
