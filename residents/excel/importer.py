@@ -224,12 +224,15 @@ class ResultWriter:
 class BatchWriter:
     """Accepted rows, written in batches: rooms, residents and their history rows in one transaction."""
 
-    def __init__(self, community: Community, *, acting_user: AbstractBaseUser | None, label: str) -> None:
+    def __init__(self, community: Community, *, acting_user: AbstractBaseUser | None, label: str,
+                 rooms: dict[tuple, int] | None = None) -> None:
         self.community = community
         self.acting_user = acting_user
         self.label = label
         self.pending: list[RowResult] = []
-        self.room_ids: dict[tuple, int] = {}
+        # The rooms the checker loaded (room_key -> pk); rooms created here are added as they come.
+        self.room_ids: dict[tuple, int] = dict(rooms or {})
+        self.created_in_batch: list[tuple] = []
         self.written = 0
         self.rooms_created = 0
         self.failed: dict[int, str] = {}  # row number -> why its batch failed
@@ -241,6 +244,7 @@ class BatchWriter:
         if not self.pending:
             return
         batch, self.pending = self.pending, []
+        self.created_in_batch = []
         try:
             with transaction.atomic():
                 residents = [self._resident(result) for result in batch]
@@ -256,7 +260,8 @@ class BatchWriter:
             # batch is rolled back and reported, the next batches go on.
             for result in batch:
                 self.failed[result.number] = mask_text(str(exc))[:200]
-            self.room_ids = {}
+            for key in self.created_in_batch:  # rolled back with the batch
+                self.room_ids.pop(key, None)
             return
         self.written += len(batch)
 
@@ -264,6 +269,7 @@ class BatchWriter:
         if key not in self.room_ids:
             room, created = resolve_room(self.community, result.person.seven_segment, create=True)
             self.room_ids[key] = room.pk
+            self.created_in_batch.append(key)
             self.rooms_created += int(created)
         return self.room_ids[key]
 
@@ -297,7 +303,7 @@ def run_import(path: Path, community: Community, *, commit: bool, create_rooms: 
         summary.sheet, summary.ignored_columns = reader.layout.sheet, reader.layout.ignored
         total = reader.estimated_rows()
         checker = RowChecker(community, create_rooms=create_rooms)
-        writer = BatchWriter(community, acting_user=acting_user,
+        writer = BatchWriter(community, acting_user=acting_user, rooms=checker.rooms,
                              label=_("Excel import") if acting_user is None else "") if commit else None
         results = ResultWriter(reader) if result_path else None
         pending_rows: list[tuple[SheetRow, RowResult]] = []
