@@ -5,6 +5,7 @@ Messages are translatable and name the reason; callers name the field.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from django.core.exceptions import ValidationError
@@ -35,8 +36,12 @@ def id_card_problem(value: str) -> str | None:
         return str(_("must be 18 characters, got %(n)d") % {"n": len(value)})
     if not _ID_RE.match(value):
         return str(_("must be 17 digits followed by a digit or X"))
-    month, day = int(value[10:12]), int(value[12:14])
-    if not (1 <= month <= 12 and 1 <= day <= 31):
+    try:
+        # A real calendar date (no 30 February), not before 1900 and not in the future.
+        birth = dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        return str(_("contains an impossible birth date"))
+    if not dt.date(1900, 1, 1) <= birth <= dt.date.today():
         return str(_("contains an impossible birth date"))
     if id_card_check_character(value[:17]) != value[17]:
         return str(_("check digit is wrong (GB 11643)"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 
 from devices.models import MonitoringPoint
@@ -28,6 +29,18 @@ class PointSpec:
         if kind not in MonitoringPoint.Kind.values:
             raise ValueError(f"point {text!r}: kind must be one of {', '.join(MonitoringPoint.Kind.values)}")
         return cls(parts[0], parts[1], kind)
+
+
+def _save_point(point: MonitoringPoint, spec: PointSpec) -> None:
+    """Validate first (length, a number used twice in the community) so that a bad point is a clear
+    error, not a database one; the caller's transaction then rolls back everything."""
+    try:
+        point.full_clean()
+    except ValidationError as exc:
+        problems = "; ".join(" ".join(messages) if field == NON_FIELD_ERRORS else f"{field}: {' '.join(messages)}"
+                             for field, messages in exc.message_dict.items())
+        raise ValueError(f"point {spec.police_point_id}: {problems}") from exc
+    point.save()
 
 
 @transaction.atomic
@@ -76,11 +89,12 @@ def configure_community(
         if point is not None and point.community_id != community.pk:
             raise ValueError(f"point {spec.police_point_id} belongs to another community")
         if point is None:
-            MonitoringPoint.objects.create(community=community, police_point_id=spec.police_point_id,
-                                           number=spec.number, kind=spec.kind)
+            point = MonitoringPoint(community=community, police_point_id=spec.police_point_id,
+                                    number=spec.number, kind=spec.kind)
+            _save_point(point, spec)
             changes.append(f"point {spec.police_point_id}: created “{spec.number}” ({spec.kind})")
         elif (point.number, point.kind) != (spec.number, spec.kind):
             changes.append(f"point {spec.police_point_id}: “{point.number}” ({point.kind}) → “{spec.number}” ({spec.kind})")
             point.number, point.kind = spec.number, spec.kind
-            point.save(update_fields=["number", "kind"])
+            _save_point(point, spec)
     return community, changes
