@@ -194,3 +194,35 @@ def test_it_names_the_problem_when_a_command_cannot_start(community_a, tmp_path:
     old.write_bytes(b"\xd0\xcf\x11\xe0")
     with pytest.raises(CommandError, match="save it as an Excel workbook"):
         call_command("import_residents", str(old), community="CITY-A")
+
+
+def test_it_exports_the_pass_records_of_a_date_range(community_a, community_b, rooms, alice) -> None:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from devices.models import DeviceEvent
+    from residents.excel.exports import export_pass_records
+
+    point = PointFactory(community=community_a, police_point_id="PP-1", number="东门")
+    person = initialised(community_a, rooms, 1)[0]
+
+    def event(day: int, hour: int, community=community_a, kind="pass", resident_id=person.pk) -> DeviceEvent:  # noqa: ANN001
+        at = timezone.make_aware(dt.datetime(2026, 11, day, hour, 0))
+        return DeviceEvent.objects.create(community=community, point=point, kind=kind, occurred_at=at,
+                                          resident_id=resident_id, direction="in")
+
+    inside = [event(10, 0), event(12, 23)]
+    event(9, 23)  # the day before
+    event(13, 0)  # the day after
+    event(11, 8, kind="face")  # a snapshot, not a pass record
+    event(11, 9, community=community_b)
+    stranger = event(11, 10, resident_id=None)
+    out = io.BytesIO()
+    count = export_pass_records(community_a, out, acting_user=alice, start=dt.date(2026, 11, 10),
+                                end=dt.date(2026, 11, 12))
+    rows = read(out.getvalue())
+    assert count == 3 and [r[0] for r in rows[1:]] == [str(inside[0].pk), str(stranger.pk), str(inside[1].pk)]
+    assert rows[1][1] == "2026-11-10 00:00" and rows[1][2] == "东门" and rows[1][5] == person.name
+    assert rows[1][6] == str(person.init_uuid) and rows[1][7] == "USER" and rows[2][5] is None
+    assert ExportLog.objects.get().kind == "pass_records 2026-11-10..2026-11-12"

@@ -4,6 +4,7 @@ communities the user manages."""
 
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
 from pathlib import Path
 
@@ -61,6 +62,13 @@ class PointsForm(forms.Form):
     def __init__(self, *args, user, **kwargs) -> None:  # noqa: ANN001, ANN003
         super().__init__(*args, **kwargs)
         self.fields["community"].queryset = managed_communities(user)
+
+
+def _date(text: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
 
 
 def _download(path_or_file, filename: str) -> FileResponse:  # noqa: ANN001
@@ -173,7 +181,11 @@ class ImportJobAdmin(ScopedModelAdmin):
             raise PermissionDenied
         function, _label = EXPORTS[kind]
         out = tempfile.TemporaryFile()
-        function(community, out, acting_user=request.user)
+        if kind == "pass_records":
+            function(community, out, acting_user=request.user, start=_date(request.GET.get("from")),
+                     end=_date(request.GET.get("to")))
+        else:
+            function(community, out, acting_user=request.user)
         out.seek(0)
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
         return _download(out, f"{community.city_id}-{kind}-{stamp}.xlsx")
