@@ -49,6 +49,8 @@ def test_it_lets_a_guard_approve_and_reject_on_a_phone(live_server, community_a,
 
         expect(page.locator(".count")).to_contain_text("2 人待审核")
         expect(page.locator(f"#person-{first.pk} img.photo")).to_be_visible()
+        # The protected photo view serves the stored JPEG to this guard (the image loads asynchronously).
+        page.wait_for_function(f"() => document.querySelector('#person-{first.pk} img.photo').complete")
         assert page.locator(f"#person-{first.pk} img.photo").evaluate("img => img.naturalWidth") == 300
         assert "赵六" not in page.content()
         page.screenshot(path=str(output_dir / "2-queue.png"), full_page=True)
