@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from afxq_portal.pii import mask_id_card, mask_phone
+from afxq_portal.pii import mask_id_card, mask_phone, mask_text
 from devices.models import MonitoringPoint
 
 from .admin_scope import (
@@ -31,7 +31,24 @@ admin.site.index_title = _("Community management")
 # Logins and groups span communities: only platform administrators manage them, whatever Django
 # permissions a property-staff account may have been given.
 class PlatformUserAdmin(SuperuserOnlyMixin, UserAdmin):
-    pass
+    # Guards log in with their phone number: the list masks it like every other phone.
+    list_display = ["login", "first_name", "email", "is_staff", "is_superuser", "is_active"]
+
+    @admin.display(description=_("username"), ordering="username")
+    def login(self, user) -> str:  # noqa: ANN001
+        return mask_text(user.get_username())
+
+    def action_checkbox(self, user) -> str:  # noqa: ANN001
+        # Django labels each row's checkbox with str(user), i.e. the guard's phone number.
+        return super().action_checkbox(_MaskedRow(user.pk, mask_text(str(user))))
+
+
+class _MaskedRow:
+    def __init__(self, pk: int, label: str) -> None:
+        self.pk, self.label = pk, label
+
+    def __str__(self) -> str:
+        return self.label
 
 
 class PlatformGroupAdmin(SuperuserOnlyMixin, GroupAdmin):
