@@ -458,3 +458,45 @@ def test_it_answers_a_resent_event_with_the_first_answer(client, panel, resident
     assert device.accepted_count == 2
     _status, body = post_json(client, PASS_URL, key, {**event, "eventId": "x" * 65})
     assert refusal(body) == ("eventId", "must be text or a number of at most 64 characters")
+
+
+def event_of(kind: str, n: int, multipart: bool) -> dict:
+    """A good event of each kind; images as files for multipart, base64 for JSON."""
+    def image(width: int = 1920, height: int = 1080):  # noqa: ANN202
+        return jpeg_file(f"{kind}-{n}.jpg", width, height, seed=n) if multipart else capture_b64(width, height, n)
+
+    if kind == "pass":
+        return {"person": "owner-777", "time": now_text(), "image": image(), "direction": ("in", "out")[n % 2]}
+    if kind == "face":
+        return {"passType": n % 2, "time": now_text(), "images": [image(), image(2688, 1520)],
+                "personName": f"访客{n}"}
+    return {"plate": f"川A1234{n}", "plateType": "02", "passType": n % 2, "time": now_text(), "images": [image()]}
+
+
+@pytest.mark.parametrize("shape", ["single", "array"])
+@pytest.mark.parametrize("encoding", ["json", "multipart"])
+@pytest.mark.parametrize("kind", ["pass", "face", "car"])
+def test_it_accepts_every_kind_in_every_encoding_and_shape(client, panel, face_camera, car_camera, resident,
+                                                           kind, encoding, shape) -> None:  # noqa: ANN001
+    url, (_device, key) = {"pass": (PASS_URL, panel), "face": (FACE_URL, face_camera),
+                           "car": (CAR_URL, car_camera)}[kind]
+    multipart = encoding == "multipart"
+    events = [event_of(kind, n, multipart) for n in range(1 if shape == "single" else 3)]
+    if not multipart:
+        status, body = post_json(client, url, key, events[0] if shape == "single" else events)
+    elif shape == "single":
+        status, body = post_multipart(client, url, key, events[0])
+    else:
+        status, body = post_multipart(client, url, key, {f"{n}.{name}": value for n, event in enumerate(events)
+                                                         for name, value in event.items()})
+    assert status == 200 and body["accepted"] == len(events) and body["refused"] == 0, body
+    assert [r["index"] for r in body["results"]] == list(range(len(events)))
+    records = [DeviceEvent.objects.get(pk=int(r["id"])).outbox_record for r in body["results"]]
+    endpoint = {"pass": "person-inout-info", "face": "image/people", "car": "image/car"}[kind]
+    assert {r.endpoint for r in records} == {endpoint}
+    direction_field = "inout" if kind == "pass" else "passType"
+    assert [r.fields[direction_field] for r in records] == [
+        ("in", "out")[n % 2] if kind == "pass" else n % 2 for n in range(len(events))]
+    for record in records:
+        check_images_meet(record, images.FACE_PANEL if kind == "pass" else images.SNAPSHOT)
+        assert len(record.images) == {"pass": 2, "face": 2, "car": 1}[kind]
