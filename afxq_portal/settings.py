@@ -250,6 +250,10 @@ EXCEL_MAX_UNCOMPRESSED_BYTES = env.int("EXCEL_MAX_UNCOMPRESSED_BYTES", default=4
 EXCEL_MAX_ZIP_MEMBERS = env.int("EXCEL_MAX_ZIP_MEMBERS", default=500)
 EXCEL_MAX_ROWS = env.int("EXCEL_MAX_ROWS", default=200_000)
 EXCEL_IMPORT_BATCH_SIZE = env.int("EXCEL_IMPORT_BATCH_SIZE", default=1000)
+# A .zip upload: the workbook plus photos named by ID number or row number.
+EXCEL_MAX_ZIP_PHOTOS = env.int("EXCEL_MAX_ZIP_PHOTOS", default=20_000)
+EXCEL_MAX_ZIP_UNCOMPRESSED_BYTES = env.int("EXCEL_MAX_ZIP_UNCOMPRESSED_BYTES", default=2 * 2**30)
+EXCEL_MAX_ZIP_UPLOAD_BYTES = env.int("EXCEL_MAX_ZIP_UPLOAD_BYTES", default=1 * 2**30)
 
 # --- apply-access (the city pushes people to us) and photo fetching (residents) ---------------------
 APPLY_ACCESS_MAX_BODY_BYTES = env.int("APPLY_ACCESS_MAX_BODY_BYTES", default=64 * 1024)

@@ -35,7 +35,9 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 class UploadForm(forms.Form):
     community = forms.ModelChoiceField(label=_("community"), queryset=Community.objects.none())
-    file = forms.FileField(label=_("workbook (.xlsx)"))
+    file = forms.FileField(label=_("workbook (.xlsx), or a .zip of the workbook and photos"),
+                           help_text=_("Photos in the .zip are named by ID number (510104…1234.jpg) or by row "
+                                       "number (5.jpg); JPEG or PNG."))
     create_rooms = forms.BooleanField(label=_("create missing rooms"), required=False,
                                       help_text=_("Rooms named in the file but not yet in the community are created "
                                                   "(marked “to confirm”). Otherwise such rows are refused."))
@@ -50,8 +52,9 @@ class UploadForm(forms.Form):
             check_file_name(uploaded.name)
         except WorkbookError as exc:
             raise forms.ValidationError(str(exc)) from exc
-        if uploaded.size > max_upload_bytes():
-            raise forms.ValidationError(_("The file is larger than %(n)d MB.") % {"n": max_upload_bytes() // 2**20})
+        limit = max_upload_bytes(uploaded.name)
+        if uploaded.size > limit:
+            raise forms.ValidationError(_("The file is larger than %(n)d MB.") % {"n": limit // 2**20})
         return uploaded
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.files.base import ContentFile
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -31,8 +32,10 @@ from communities.addresses import format_seven_segment
 from communities.models import Community
 
 from ..models import TYPES_WITH_ROOM, Resident, ResidentChange, Source
+from ..photos import PhotoRefused, reencode
 from ..validation import CleanPerson, check_person, clean_person_type, resolve_room, room_index, room_key
 from .columns import BY_FIELD, ROOM_FIELDS
+from .photos_zip import PhotoSource, open_upload
 from .reader import SheetRow, WorkbookReader, cell_text, datetime_from_cell, id_card_from_cell
 from .safety import neutralise
 from .template import EXAMPLE_MARK
@@ -57,6 +60,8 @@ class RowResult:
     person: CleanPerson | None = None
     uuid: uuid.UUID | None = None
     room: tuple | None = None  # room_key when the person has a room
+    photo: str | None = None  # key of the person's photo in a .zip upload
+    notes: list[str] = field(default_factory=list)  # said in the result next to "imported"
 
     @property
     def ok(self) -> bool:
@@ -73,6 +78,8 @@ class ImportSummary:
     seconds: float = 0.0
     sheet: str = ""
     ignored_columns: list[str] = field(default_factory=list)
+    photos: int = 0  # rows with a photo from the .zip
+    unused_photos: list[str] = field(default_factory=list)  # photo names that match no row (first 50)
     problems: list[dict] = field(default_factory=list)  # the first PROBLEM_SAMPLE, for the summary page
     result_path: str = ""
     committed: bool = False
@@ -81,12 +88,15 @@ class ImportSummary:
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in ("rows", "accepted", "refused", "written", "rooms_created", "seconds",
-                                             "sheet", "ignored_columns", "problems", "result_path", "committed")}
+                                             "sheet", "ignored_columns", "photos", "unused_photos", "problems",
+                                             "result_path", "committed")}
 
 
 def label(field_name: str) -> str:
     if field_name == "address":
         return _("地址 (or 楼栋/单元/楼层/房号)")
+    if field_name == "photo":
+        return _("照片 (photo in the .zip)")
     column = BY_FIELD.get(field_name)
     return column.header if column else field_name
 
@@ -98,9 +108,10 @@ def row_message(result: RowResult) -> str:
 class RowChecker:
     """Checks rows one at a time against the community as it is now (one query per lookup table)."""
 
-    def __init__(self, community: Community, *, create_rooms: bool) -> None:
+    def __init__(self, community: Community, *, create_rooms: bool, photos: PhotoSource | None = None) -> None:
         self.community = community
         self.create_rooms = create_rooms
+        self.photos = photos
         self.rooms = room_index(community)
         self.existing_hashes = set(Resident.objects.filter(community=community).values_list("id_card_hash", flat=True))
         self.existing_uuids = set(Resident.objects.filter(init_uuid__isnull=False).values_list("init_uuid", flat=True))
@@ -145,9 +156,22 @@ class RowChecker:
             self._check_duplicate(result, person)
             self._check_room(result, person)
         self._check_uuid(result, cell_text(data.get("uuid")))
+        if self.photos is not None:
+            self._check_photo(result, id_card, row.number)
         if result.problems:
             result.person = None
         return result
+
+    def _check_photo(self, result: RowResult, id_card: str, number: int) -> None:
+        key = self.photos.find(id_card, number)
+        if key is None:
+            return
+        self.photos.used.add(key)
+        problem = self.photos.problem(key)
+        if problem:
+            result.problems.append(("photo", problem))
+        else:
+            result.photo = key
 
     def _check_uuid(self, result: RowResult, text: str) -> None:
         if not text:
@@ -225,8 +249,10 @@ class BatchWriter:
     """Accepted rows, written in batches: rooms, residents and their history rows in one transaction."""
 
     def __init__(self, community: Community, *, acting_user: AbstractBaseUser | None, label: str,
-                 rooms: dict[tuple, int] | None = None) -> None:
+                 rooms: dict[tuple, int] | None = None, photos: PhotoSource | None = None) -> None:
         self.community = community
+        self.photos = photos
+        self.saved_photos: list = []  # files stored for the batch being written
         self.acting_user = acting_user
         self.label = label
         self.pending: list[RowResult] = []
@@ -244,7 +270,7 @@ class BatchWriter:
         if not self.pending:
             return
         batch, self.pending = self.pending, []
-        self.created_in_batch = []
+        self.created_in_batch, self.saved_photos = [], []
         try:
             with transaction.atomic():
                 residents = [self._resident(result) for result in batch]
@@ -262,6 +288,8 @@ class BatchWriter:
                 self.failed[result.number] = mask_text(str(exc))[:200]
             for key in self.created_in_batch:  # rolled back with the batch
                 self.room_ids.pop(key, None)
+            for stored in self.saved_photos:
+                stored.storage.delete(stored.name)
             return
         self.written += len(batch)
 
@@ -285,7 +313,22 @@ class BatchWriter:
         resident.id_card_hash = keyed_hash(person.id_card)  # bulk_create does not call save()
         if result.room is not None:
             resident.room_id = self._room_id(result.room, result)
+        if result.photo is not None:
+            self._attach_photo(resident, result)
         return resident
+
+    def _attach_photo(self, resident: Resident, result: RowResult) -> None:
+        """The photo goes through the same re-encoding as the city's; a photo that fails it does not
+        stop the person (the dry run checked its header): they are imported without it."""
+        try:
+            jpeg = reencode(self.photos.read(result.photo))
+        except (PhotoRefused, ValueError) as exc:
+            resident.photo_status, resident.photo_error = Resident.PhotoStatus.FAILED, str(exc)[:200]
+            result.notes.append(_("photo refused: %(reason)s") % {"reason": exc})
+            return
+        resident.photo.save(f"{uuid.uuid4().hex}.jpg", ContentFile(jpeg), save=False)
+        resident.photo_status = Resident.PhotoStatus.OK
+        self.saved_photos.append(resident.photo)
 
 
 Progress = Callable[[int, int, int], bool]  # (rows done, refused so far, total) -> keep going?
@@ -299,11 +342,11 @@ def run_import(path: Path, community: Community, *, commit: bool, create_rooms: 
     started = time.monotonic()
     batch_size = batch_size or settings.EXCEL_IMPORT_BATCH_SIZE
     summary = ImportSummary(committed=commit)
-    with WorkbookReader(path, name=name) as reader:
+    with open_upload(Path(path), name=name) as (book, photos), WorkbookReader(book, name=name) as reader:
         summary.sheet, summary.ignored_columns = reader.layout.sheet, reader.layout.ignored
         total = reader.estimated_rows()
-        checker = RowChecker(community, create_rooms=create_rooms)
-        writer = BatchWriter(community, acting_user=acting_user, rooms=checker.rooms,
+        checker = RowChecker(community, create_rooms=create_rooms, photos=photos)
+        writer = BatchWriter(community, acting_user=acting_user, rooms=checker.rooms, photos=photos,
                              label=_("Excel import") if acting_user is None else "") if commit else None
         results = ResultWriter(reader) if result_path else None
         pending_rows: list[tuple[SheetRow, RowResult]] = []
@@ -331,6 +374,9 @@ def run_import(path: Path, community: Community, *, commit: bool, create_rooms: 
         if writer is not None:
             writer.flush()
         _drain(pending_rows, results, writer, summary)
+        if photos is not None:
+            summary.photos = len(photos.used)
+            summary.unused_photos = photos.unused()[:50]
     if writer is not None:
         summary.written, summary.rooms_created = writer.written, writer.rooms_created
     if results is not None:
@@ -359,7 +405,7 @@ def _drain(pending_rows: list, results: ResultWriter | None, writer: BatchWriter
             _sample(summary, result)
         if results is not None:
             if result.ok:
-                message = _("imported") if writer is not None else _("OK")
+                message = "；".join([_("imported") if writer is not None else _("OK"), *result.notes])
             else:
                 message = row_message(result)
             results.add(row, message, {f for f, _m in result.problems})

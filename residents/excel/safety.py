@@ -22,7 +22,9 @@ class WorkbookError(Exception):
     """The file cannot be imported at all; the message says why, for the user."""
 
 
-def max_upload_bytes() -> int:
+def max_upload_bytes(name: str = "") -> int:
+    if Path(name).suffix.lower() == ".zip":
+        return settings.EXCEL_MAX_ZIP_UPLOAD_BYTES
     return settings.EXCEL_MAX_UPLOAD_BYTES
 
 
@@ -34,8 +36,9 @@ def check_file_name(name: str) -> None:
     if suffix == ".csv":
         raise WorkbookError(_("“%(name)s” is a CSV file: open it in Excel or WPS and save it as an Excel workbook "
                               "(.xlsx), so that ID numbers keep all 18 characters, then upload that.") % {"name": name})
-    if suffix not in (".xlsx", ".xlsm"):
-        raise WorkbookError(_("“%(name)s” is not an Excel workbook: upload a .xlsx file.") % {"name": name})
+    if suffix not in (".xlsx", ".xlsm", ".zip"):
+        raise WorkbookError(_("“%(name)s” is not an Excel workbook: upload a .xlsx file (or a .zip of the workbook "
+                              "and the photos).") % {"name": name})
 
 
 def check_zip(path: Path, *, name: str = "") -> None:
