@@ -138,3 +138,16 @@ def test_it_offers_templates_and_exports_per_community(client, alice, community_
     response = client.get(reverse("admin:residents_importjob_export", args=["package", community_a.pk]))
     assert response.status_code == 200 and response["Content-Type"].startswith("application/vnd.openxmlformats")
     assert client.get(reverse("admin:residents_importjob_export", args=["nope", community_a.pk])).status_code == 403
+
+
+@pytest.mark.django_db
+def test_it_exports_pass_records_of_the_dates_asked(client, alice, community_a) -> None:  # noqa: ANN001
+    from residents.models import ExportLog
+
+    client.force_login(alice)
+    page = client.get(reverse("admin:residents_importjob_exports")).content.decode()
+    assert 'name="from"' in page
+    url = reverse("admin:residents_importjob_export", args=["pass_records", community_a.pk])
+    response = client.get(url, {"from": "2026-11-01", "to": "2026-11-03"})
+    assert response.status_code == 200
+    assert ExportLog.objects.get().kind == "pass_records 2026-11-01..2026-11-03"
