@@ -124,6 +124,9 @@ def decode(data: bytes, rule: ImageRule) -> Image.Image:
 
 def to_rgb(image: Image.Image) -> Image.Image:
     """RGB without alpha: transparent parts become white (a black background hides dark hair)."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L"):
+        # 16-bit grey (some PNGs): convert("RGB") would clip everything above 255 to white.
+        image = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGB", rgba.size, (255, 255, 255))

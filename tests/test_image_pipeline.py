@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageStat
 
 from devices import images
 from tests import photos
@@ -160,3 +160,36 @@ def test_it_reads_the_minimum_as_width_by_height_of_the_upright_picture() -> Non
     # Stored 1600x1000 but turned by EXIF into 1000x1600: too narrow for a snapshot.
     with pytest.raises(images.ImageRefused, match="1000x1600; at least 1200x800"):
         images.process(photos.rotated_phone_jpeg(1600, 1000), images.SNAPSHOT)
+
+
+def sixteen_bit_png(width: int, height: int) -> bytes:
+    grey = photos.photo(width, height).convert("L")
+    wide = grey.convert("I").point(lambda value: value * 256)  # the full 16-bit range
+    buffer = io.BytesIO()
+    wide.convert("I;16").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def palette_png_with_transparency(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    photos.photo(width, height).convert("P").save(buffer, format="PNG", transparency=0)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("make", [
+    lambda: photos.jpeg_bytes(photos.photo(1300, 900).convert("CMYK")),
+    lambda: photos.jpeg_bytes(photos.photo(1300, 900).convert("L")),
+    lambda: photos.png_bytes(photos.photo(1300, 900).convert("P")),
+    lambda: palette_png_with_transparency(1300, 900),
+    lambda: photos.png_bytes(photos.photo(1300, 900).convert("LA")),
+    lambda: sixteen_bit_png(1300, 900),
+], ids=["cmyk-jpeg", "grey-jpeg", "palette-png", "palette-png-transparent", "grey-alpha-png", "16-bit-png"])
+def test_it_converts_every_colour_mode_to_rgb_jpeg(make) -> None:  # noqa: ANN001
+    source = make()
+    image = check_meets(images.process(source, images.SNAPSHOT).data, images.SNAPSHOT)
+    original = Image.open(io.BytesIO(source))
+    original.load()
+    if original.mode == "I;16":
+        # Brightness kept, not clipped to white: the mean of the output is that of the 8-bit scene.
+        expected = ImageStat.Stat(photos.photo(1300, 900).convert("L")).mean[0]
+        assert abs(ImageStat.Stat(image.convert("L")).mean[0] - expected) < 8
