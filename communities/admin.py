@@ -133,7 +133,7 @@ class CommunityAdmin(ScopedModelAdmin):
         if not community.mismatch_count:
             return format_html('<span class="afxq-ok">{}</span>', "✔ 0")
         url = reverse("admin:devices_monitoringpoint_changelist")
-        return format_html('<a class="afxq-bad" href="{}?community__id__exact={}&amp;name_match=no">✘ {}</a>',
+        return format_html('<a href="{}?community__id__exact={}&amp;name_match=no"><span class="afxq-bad">✘ {}</span></a>',
                            url, community.pk, community.mismatch_count)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Community]:
