@@ -196,6 +196,8 @@ DEVICE_API_MAX_BODY_BYTES = env.int("DEVICE_API_MAX_BODY_BYTES", default=64 * 10
 # Deletions are kept this long for the face list; a device whose cursor is older must resync.
 DEVICE_FACE_TOMBSTONE_DAYS = env.int("DEVICE_FACE_TOMBSTONE_DAYS", default=30)
 CELERY_BEAT_SCHEDULE["devices-purge-face-tombstones"] = {"task": "devices.purge_face_tombstones", "schedule": 3600.0}
+DEVICE_EVENT_RETENTION_DAYS = env.int("DEVICE_EVENT_RETENTION_DAYS", default=90)
+CELERY_BEAT_SCHEDULE["devices-purge-events"] = {"task": "devices.purge_device_events", "schedule": 3600.0}
 # The manual's example sends licensePlateType as a number (2); False sends the code "02".
 CITY_PLATE_TYPE_AS_NUMBER = env.bool("CITY_PLATE_TYPE_AS_NUMBER", default=True)
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from devices.models import Device, MonitoringPoint
+from devices.models import Device, DeviceEvent, MonitoringPoint
+from devices.tasks import purge_device_events
 from tests.device_helpers import auth, make_device
 from tests.factories import PointFactory
 
@@ -100,8 +102,6 @@ def test_it_keeps_devices_within_the_staff_communities(client, alice, charlie, c
 
 
 def test_it_lists_device_events_to_the_community_staff_only(client, alice, charlie, community_a) -> None:  # noqa: ANN001
-    from devices.models import DeviceEvent
-
     device, _key = make_device(community_a)
     event = DeviceEvent.objects.create(community=community_a, device=device, point=device.point, kind="car",
                                        occurred_at=device.created_at, plate="川A99999")
@@ -110,3 +110,14 @@ def test_it_lists_device_events_to_the_community_staff_only(client, alice, charl
     assert client.get(f"/admin/devices/deviceevent/{event.pk}/change/").status_code == 200  # view only
     client.force_login(charlie)
     assert "川A99999" not in client.get("/admin/devices/deviceevent/").content.decode()
+
+
+def test_it_purges_device_events_after_the_retention(community_a, settings) -> None:  # noqa: ANN001
+    device, _key = make_device(community_a)
+    old, recent = (DeviceEvent.objects.create(community=community_a, device=device, point=device.point, kind="car",
+                                              occurred_at=device.created_at) for _ in range(2))
+    DeviceEvent.objects.filter(pk=old.pk).update(received_at=device.created_at - timedelta(days=91))
+    assert purge_device_events() == 1
+    assert list(DeviceEvent.objects.values_list("pk", flat=True)) == [recent.pk]
+    settings.DEVICE_EVENT_RETENTION_DAYS = 0
+    assert purge_device_events() == 1
