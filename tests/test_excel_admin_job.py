@@ -151,3 +151,24 @@ def test_it_exports_pass_records_of_the_dates_asked(client, alice, community_a) 
     response = client.get(url, {"from": "2026-11-01", "to": "2026-11-03"})
     assert response.status_code == 200
     assert ExportLog.objects.get().kind == "pass_records 2026-11-01..2026-11-03"
+
+
+@pytest.mark.django_db
+def test_it_cancels_a_job_whose_worker_died(client, alice, community_a, tmp_path: Path) -> None:  # noqa: ANN001
+    import datetime as dt
+
+    from django.utils import timezone
+
+    client.force_login(alice)
+    job = upload(client, community_a, people_book(tmp_path / "a.xlsx", 3))
+    # Claimed by a worker that then died: "checking", no progress for 11 minutes.
+    ImportJob.objects.filter(pk=job.pk).update(status="checking",
+                                               updated_at=timezone.now() - dt.timedelta(minutes=11))
+    client.post(reverse("admin:residents_importjob_cancel", args=[job.pk]))
+    assert ImportJob.objects.get(pk=job.pk).status == "cancelled"
+
+    fresh = upload(client, community_a, people_book(tmp_path / "b.xlsx", 3))
+    ImportJob.objects.filter(pk=fresh.pk).update(status="checking")
+    client.post(reverse("admin:residents_importjob_cancel", args=[fresh.pk]))
+    fresh.refresh_from_db()
+    assert fresh.status == "checking" and fresh.cancel_requested  # the live worker stops it at its next report

@@ -3,6 +3,8 @@ commit; the job row is what the worker trusts."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -12,6 +14,9 @@ from communities.models import Community
 
 from .models import ImportJob
 from .safety import check_file_name
+
+# A running job reports progress every few seconds; one silent this long has lost its worker.
+STALE_AFTER_SECONDS = 600
 
 
 def _nudge(job_id: int) -> None:
@@ -51,6 +56,11 @@ def cancel_import(job: ImportJob, *, acting_user: AbstractBaseUser) -> bool:
         pk=job.pk, status__in=[ImportJob.Status.CHECK_QUEUED, ImportJob.Status.CHECKED, ImportJob.Status.WRITE_QUEUED],
     ).update(status=ImportJob.Status.CANCELLED, cancel_requested=True, updated_at=now)
     if stopped:
+        return True
+    # A running job whose worker died reports no progress any more: nobody would see the request.
+    stale = ImportJob.objects.filter(pk=job.pk, status__in=ImportJob.ACTIVE,
+                                     updated_at__lt=now - dt.timedelta(seconds=STALE_AFTER_SECONDS))
+    if stale.update(status=ImportJob.Status.CANCELLED, cancel_requested=True, updated_at=now):
         return True
     return bool(ImportJob.objects.filter(pk=job.pk, status__in=ImportJob.ACTIVE).update(
         cancel_requested=True, updated_at=now))
