@@ -172,6 +172,7 @@ def main(sizes: list[int]) -> None:
     os.environ.setdefault("DATABASE_URL", os.environ.get("BENCH_DATABASE_URL", f"sqlite:///{work / 'bench.sqlite3'}"))
     os.environ["MEDIA_ROOT"] = str(work / "media")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("DJANGO_DEBUG", "0")  # DEBUG keeps every query in memory: not what production runs
     print(f"database {os.environ['DATABASE_URL'].split('@')[-1]}, {child(['setup'])['rooms']} rooms; files in {work}")
     print(f"{'rows':>8} | {'floor s':>7} {'MB':>5} | {'check s':>7} {'MB':>5} {'ratio':>5} | "
           f"{'write s':>7} {'MB':>5} | written | progress samples (distinct values)")
