@@ -29,7 +29,15 @@ def commands() -> list[tuple[str, list[str]]]:
     return procs
 
 
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    # `timeout make run`, a closed terminal or a service manager send SIGTERM/SIGHUP, not Ctrl-C: stop the
+    # children the same way, or they (in their own sessions) would keep ports 8000 and 8090 busy.
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGHUP, _stop)
     (ROOT / "var").mkdir(exist_ok=True)
     env = dict(os.environ)
     env.setdefault("CITY_PLATFORM_BASE_URL", f"http://127.0.0.1:{SANDBOX_PORT}")
