@@ -172,3 +172,26 @@ def test_it_cancels_a_job_whose_worker_died(client, alice, community_a, tmp_path
     client.post(reverse("admin:residents_importjob_cancel", args=[fresh.pk]))
     fresh.refresh_from_db()
     assert fresh.status == "checking" and fresh.cancel_requested  # the live worker stops it at its next report
+
+
+@pytest.mark.django_db
+def test_it_imports_point_names_from_the_admin_page(client, alice, community_a, community_b, tmp_path: Path) -> None:  # noqa: ANN001
+    from tests.excel_books import Sheet, write_xlsx
+    from tests.factories import PointFactory
+
+    PointFactory(community=community_a, police_point_id="PP-1", number="东门", provincial_name="")
+    PointFactory(community=community_b, police_point_id="PP-B", number="北门", provincial_name="")
+    book = write_xlsx(tmp_path / "points.xlsx", [Sheet("Sheet1", [["policePointId", "省厅点位名称"], ["PP-1", "东门"],
+                                                                 ["PP-B", "北门"]])])
+    client.force_login(alice)
+    response = client.post(reverse("admin:residents_importjob_points"), {
+        "community": community_a.pk, "file": SimpleUploadedFile("points.xlsx", book.read_bytes())})
+    page = response.content.decode()
+    assert 'id="points-updated"' in page and 'id="points-all-match"' in page
+    assert 'id="points-unknown"' in page and "PP-B" in page  # community B's point is not touched
+    from devices.models import MonitoringPoint
+
+    assert MonitoringPoint.objects.get(police_point_id="PP-B").provincial_name == ""
+    refused = client.post(reverse("admin:residents_importjob_points"), {
+        "community": community_b.pk, "file": SimpleUploadedFile("points.xlsx", book.read_bytes())})
+    assert refused.status_code == 200 and 'id="points-updated"' not in refused.content.decode()
