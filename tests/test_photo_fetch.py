@@ -246,6 +246,12 @@ def test_it_applies_exif_orientation_and_strips_metadata(server: PhotoServer) ->
     assert b"PhoneMaker" not in jpeg
 
 
+def test_it_keeps_at_most_1600_pixels_a_side() -> None:
+    for size, expected in (((4000, 3000), (1600, 1200)), ((1000, 3300), (485, 1600)), ((1600, 900), (1600, 900))):
+        jpeg = photos.reencode(jpeg_bytes(photo(*size)))
+        assert Image.open(io.BytesIO(jpeg)).size == expected
+
+
 # --- through the API and a real worker --------------------------------------------------------------
 
 def apply(client: Client, url: str, ywlsh: str, serial: int) -> None:
