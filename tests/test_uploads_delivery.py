@@ -4,6 +4,7 @@ and a flushed broker."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections import Counter
 from pathlib import Path
@@ -66,6 +67,16 @@ def wait_until_all_arrive(sandbox, expected: dict[str, set[str]], timeout: float
             pytest.fail(f"missing {[(e, len(m)) for e, m in missing.items()]} after {timeout}s; outbox {statuses}; "
                         f"errors {errors}; sandbox {sandbox.stats()}")
         time.sleep(0.5)
+
+
+def wait_until_drained(timeout: float = 60) -> None:
+    """Everything arrived, but a row whose stored batch lost its answer (or whose worker was killed)
+    is sent again after its backoff or lease: wait for the outbox to settle."""
+    deadline = time.monotonic() + timeout
+    while OutboxRecord.objects.exclude(status=OutboxRecord.Status.SENT).exists():
+        if time.monotonic() > deadline:
+            pytest.fail(f"outbox not drained: {Counter(OutboxRecord.objects.values_list('status', flat=True))}")
+        time.sleep(0.3)
 
 
 def assert_contract_batches(sandbox) -> None:  # noqa: ANN001
@@ -142,6 +153,7 @@ def test_it_delivers_everything_through_faults_and_expiring_tokens(sandbox_city,
                 expected[endpoint] |= keys
             wait_until_all_arrive(sandbox_city, expected, timeout=180)
         sandbox_city.set_faults({})
+        wait_until_drained()
         got = received(sandbox_city)
     finally:
         w.stop()
@@ -195,7 +207,9 @@ def test_it_survives_a_sigkilled_worker_and_a_flushed_broker(sandbox_city, outpu
         # Mid-run, the broker loses everything again.
         time.sleep(2)
         flushed += "; " + flush_broker()
-        got = wait_until_all_arrive(sandbox_city, expected, timeout=240)
+        wait_until_all_arrive(sandbox_city, expected, timeout=240)
+        wait_until_drained()
+        got = received(sandbox_city)
     finally:
         second.stop()
     assert {e: set(c) for e, c in got.items()} == expected
@@ -213,6 +227,7 @@ def test_it_stops_a_community_with_bad_credentials_and_keeps_the_others_flowing(
     with transaction.atomic():
         enqueue_mixed(bad, 200)
         enqueue_mixed(good, 300, start=1000)
+    shutil.rmtree(output_dir / "mail", ignore_errors=True)
     w = worker(output_dir, sandbox_city, EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
                EMAIL_FILE_PATH=str(output_dir / "mail"))
     try:

@@ -3,6 +3,7 @@ support when a link goes down and comes back, with a real worker against the san
 
 from __future__ import annotations
 
+import shutil
 import time
 from datetime import timedelta
 
@@ -91,6 +92,7 @@ def test_it_alerts_once_when_the_link_goes_down_and_once_when_it_comes_back(sand
     staff = MembershipFactory(user=UserFactory(username="dora"), community=community).user
     sandbox_city.set_faults({"503": 1.0})
     mail_dir = output_dir / "mail"
+    shutil.rmtree(mail_dir, ignore_errors=True)  # output_dir outlives a run
     worker = start_worker(
         output_dir, beat=True, CITY_PLATFORM_BASE_URL=sandbox_city.url, UPLOAD_RETRY_BASE_SECONDS="0.5",
         UPLOAD_RETRY_MAX_SECONDS="1", UPLOAD_SWEEP_SECONDS="1", LINK_CHECK_SECONDS="1", LINK_DOWN_AFTER_SECONDS="2",

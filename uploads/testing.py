@@ -56,13 +56,16 @@ MAKERS = {Endpoint.PASS_RECORD: pass_record, Endpoint.FACE_SNAPSHOT: face_snapsh
           Endpoint.CAR_SNAPSHOT: car_snapshot}
 
 
-def enqueue_mixed(community: Community, count: int, start: int = 0) -> dict[str, int]:
-    """Enqueue ``count`` records: 6 pass records, 2 face and 2 car snapshots in every 10."""
+def enqueue_mixed(community: Community, count: int, start: int = 0,
+                  points: dict[str, str] | None = None) -> dict[str, int]:
+    """Enqueue ``count`` records: 6 pass records, 2 face and 2 car snapshots in every 10.
+    ``points``: {endpoint: policePointId}, else made-up point ids."""
     cycle = [Endpoint.PASS_RECORD] * 6 + [Endpoint.FACE_SNAPSHOT] * 2 + [Endpoint.CAR_SNAPSHOT] * 2
     made: dict[str, int] = {}
     for n in range(start, start + count):
         endpoint = cycle[n % 10]
-        fields, images = MAKERS[endpoint](community, n)
+        fields, images = (MAKERS[endpoint](community, n, points[endpoint]) if points and endpoint in points
+                          else MAKERS[endpoint](community, n))
         enqueue_record(community=community, endpoint=endpoint, fields=fields, images=images)
         made[endpoint] = made.get(endpoint, 0) + 1
     return made
