@@ -29,4 +29,4 @@ class Command(BaseCommand):
                   if kind in kinds}
         with transaction.atomic():
             made = enqueue_mixed(community, options["count"], start=start, points=points)
-        self.stdout.write(self.style.SUCCESS(f"queued {made} for {community}; watch the sandbox city page"))
+        self.stdout.write(self.style.SUCCESS(f"queued {dict((str(k), v) for k, v in made.items())} for {community}; watch the sandbox city page"))
