@@ -273,6 +273,11 @@ PHOTO_FETCH_TOTAL_TIMEOUT = env.float("PHOTO_FETCH_TOTAL_TIMEOUT", default=30.0)
 PHOTO_FETCH_MAX_PIXELS = env.int("PHOTO_FETCH_MAX_PIXELS", default=40_000_000)
 PHOTO_FETCH_MAX_RETRIES = env.int("PHOTO_FETCH_MAX_RETRIES", default=5)
 PHOTO_FETCH_RETRY_BASE_SECONDS = env.float("PHOTO_FETCH_RETRY_BASE_SECONDS", default=30.0)
+# The guards' login page (/guard/login/): failures per phone number and address before a lock.
+GUARD_LOGIN_MAX_FAILURES = env.int("GUARD_LOGIN_MAX_FAILURES", default=5)
+GUARD_LOGIN_LOCK_SECONDS = env.int("GUARD_LOGIN_LOCK_SECONDS", default=900)
+# Face photos of rejected or expired people are deleted this many days after the decision (PIPL).
+RESIDENT_PHOTO_RETENTION_DAYS = env.int("RESIDENT_PHOTO_RETENTION_DAYS", default=30)
 
 # --- Uploads to the city platform (uploads/) ------------------------------------------------------
 # Batches: at most 50 records (the contract) and a byte ceiling per request (pass records carry two images).

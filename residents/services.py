@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 # Stored as data in English, shown translated (ResidentChange.by / reason_display).
 CITY_ACTOR = gettext_noop("city platform (apply-access)")
 SYSTEM_EXPIRY_ACTOR = gettext_noop("system (validity ended)")
+SYSTEM_RETENTION_ACTOR = gettext_noop("system (retention)")
 REGISTERED_REASON = gettext_noop("registered by the city")
 UPDATED_REASON = gettext_noop("updated by the city")
 FETCH_PHOTO_TASK = "residents.fetch_photo"
@@ -271,6 +272,36 @@ def purge_apply_access_calls(*, now=None) -> int:  # noqa: ANN001 - datetime
     cutoff = now - dt.timedelta(days=settings.APPLY_ACCESS_CALL_RETENTION_DAYS)
     deleted, _ = ApplyAccessCall.objects.filter(received_at__lt=cutoff).delete()
     return deleted
+
+
+PHOTO_RETENTION_REASON = gettext_noop("photo deleted: no longer needed (rejected or expired)")
+
+
+def purge_stale_photos(*, now=None) -> int:  # noqa: ANN001 - datetime
+    """A face photo is sensitive personal data kept for admission and the face panels: once a person
+    is rejected or expired for RESIDENT_PHOTO_RETENTION_DAYS, the photo is deleted (the row and its
+    history stay; a new application from the city fetches a new photo)."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(days=settings.RESIDENT_PHOTO_RETENTION_DAYS)
+    due = (Resident.objects.filter(status__in=[Resident.Status.REJECTED, Resident.Status.EXPIRED],
+                                   updated_at__lt=cutoff).exclude(photo="").values_list("pk", flat=True))
+    count = 0
+    for pk in list(due[:1000]):
+        with transaction.atomic():
+            resident = Resident.objects.select_for_update().filter(
+                pk=pk, status__in=[Resident.Status.REJECTED, Resident.Status.EXPIRED], updated_at__lt=cutoff,
+            ).exclude(photo="").first()
+            if resident is None:
+                continue
+            name, storage = resident.photo.name, resident.photo.storage
+            resident.photo, resident.photo_status = "", Resident.PhotoStatus.NONE
+            resident.save(update_fields=["photo", "photo_status", "updated_at"])
+            ResidentChange.objects.create(resident=resident, actor_label=SYSTEM_RETENTION_ACTOR,
+                                          from_status=resident.status, to_status=resident.status,
+                                          reason=PHOTO_RETENTION_REASON)
+            transaction.on_commit(lambda name=name, storage=storage: storage.delete(name))
+            count += 1
+    return count
 
 
 def stuck_photo_fetches(*, older_than_seconds: int = 3600) -> list[int]:

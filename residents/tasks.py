@@ -45,14 +45,16 @@ def fetch_photo(self, resident_id: int) -> str:  # noqa: ANN001 - celery's task 
 
 @shared_task(name="residents.expire_residents", ignore_result=True)
 def expire_residents() -> dict[str, int]:
-    """Beat, every few minutes: expire people whose validity ended, delete old stored calls, and
-    re-queue photo fetches whose task was lost (the row says pending, nobody is working on it)."""
+    """Beat, every few minutes: expire people whose validity ended, delete old stored calls and the
+    photos of people rejected or expired long ago, and re-queue photo fetches whose task was lost
+    (the row says pending, nobody is working on it)."""
     expired = services.expire_residents()
     purged = services.purge_apply_access_calls()
+    photos_deleted = services.purge_stale_photos()
     stuck = services.stuck_photo_fetches()
     for resident_id in stuck:
         services.nudge_photo_fetch(resident_id)
-    if expired or purged or stuck:
-        logger.info("residents sweep: %d expired, %d old calls deleted, %d photo fetches re-queued",
-                    expired, purged, len(stuck))
-    return {"expired": expired, "purged": purged, "requeued": len(stuck)}
+    if expired or purged or photos_deleted or stuck:
+        logger.info("residents sweep: %d expired, %d old calls deleted, %d stale photos deleted, "
+                    "%d photo fetches re-queued", expired, purged, photos_deleted, len(stuck))
+    return {"expired": expired, "purged": purged, "photos_deleted": photos_deleted, "requeued": len(stuck)}

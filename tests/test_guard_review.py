@@ -5,10 +5,12 @@ and tenancy (a guard of A never sees or acts on a person of B, by page, URL or A
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import pytest
 from django.conf import settings
-from django.test import Client
+from django.core.cache import cache
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from residents import services, tasks
@@ -50,6 +52,21 @@ def test_it_logs_a_guard_in_with_phone_and_password(gary) -> None:  # noqa: ANN0
 def test_it_refuses_a_wrong_password(gary) -> None:  # noqa: ANN001
     response = Client().post("/guard/login/", {"username": "13900000001", "password": "wrong"})
     assert response.status_code == 200 and "_auth_user_id" not in response.client.session
+
+
+@override_settings(GUARD_LOGIN_MAX_FAILURES=3)
+def test_it_locks_the_login_after_repeated_failures(gary) -> None:  # noqa: ANN001
+    cache.clear()
+    client = Client()
+    for _ in range(3):
+        client.post("/guard/login/", {"username": "13900000001", "password": "wrong"})
+    response = client.post("/guard/login/", {"username": "13900000001", "password": PASSWORD})
+    assert "尝试失败次数过多" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+    # Another address is not locked out by this one's failures.
+    other = Client(REMOTE_ADDR="10.0.0.9")
+    assert other.post("/guard/login/", {"username": "13900000001", "password": PASSWORD}).status_code == 302
+    cache.clear()
 
 
 def test_it_keeps_guards_out_of_the_admin(gary) -> None:  # noqa: ANN001
@@ -237,6 +254,33 @@ def test_it_deletes_stored_calls_after_the_retention(community_a) -> None:  # no
     ApplyAccessCall.objects.create(community=community_a, ywlsh="NEW")
     assert tasks.expire_residents()["purged"] == 1
     assert list(ApplyAccessCall.objects.values_list("ywlsh", flat=True)) == ["NEW"]
+
+
+def test_it_deletes_photos_of_people_rejected_or_expired_long_ago(
+        community_a, django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+    from django.core.files.base import ContentFile
+
+    def with_photo(status: str, days_ago: int) -> Resident:
+        resident = ResidentFactory(community=community_a, status=status)
+        resident.photo.save("face.jpg", ContentFile(b"jpeg bytes"), save=False)
+        resident.photo_status = Resident.PhotoStatus.OK
+        resident.save()
+        Resident.objects.filter(pk=resident.pk).update(updated_at=timezone.now() - dt.timedelta(days=days_ago))
+        return resident
+
+    days = settings.RESIDENT_PHOTO_RETENTION_DAYS
+    old_rejected = with_photo(Resident.Status.REJECTED, days + 1)
+    old_expired = with_photo(Resident.Status.EXPIRED, days + 1)
+    recent_rejected = with_photo(Resident.Status.REJECTED, days - 1)
+    old_active = with_photo(Resident.Status.ACTIVE, days + 1)
+    paths = {r.pk: r.photo.path for r in (old_rejected, old_expired, recent_rejected, old_active)}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.expire_residents()["photos_deleted"] == 2
+    for resident, kept in ((old_rejected, False), (old_expired, False), (recent_rejected, True), (old_active, True)):
+        resident.refresh_from_db()
+        assert bool(resident.photo) is kept and os.path.exists(paths[resident.pk]) is kept
+    assert old_rejected.photo_status == Resident.PhotoStatus.NONE
+    assert old_rejected.changes.get().actor_label == services.SYSTEM_RETENTION_ACTOR
 
 
 def test_it_runs_the_expiry_on_the_beat() -> None:
