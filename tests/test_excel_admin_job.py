@@ -150,7 +150,7 @@ def test_it_exports_pass_records_of_the_dates_asked(client, alice, community_a) 
     url = reverse("admin:residents_importjob_export", args=["pass_records", community_a.pk])
     response = client.get(url, {"from": "2026-11-01", "to": "2026-11-03"})
     assert response.status_code == 200
-    assert ExportLog.objects.get().kind == "pass_records 2026-11-01..2026-11-03"
+    assert ExportLog.objects.get().kind == "pass 20261101-20261103"
 
 
 @pytest.mark.django_db

@@ -225,4 +225,4 @@ def test_it_exports_the_pass_records_of_a_date_range(community_a, community_b, r
     assert count == 3 and [r[0] for r in rows[1:]] == [str(inside[0].pk), str(stranger.pk), str(inside[1].pk)]
     assert rows[1][1] == "2026-11-10 00:00" and rows[1][2] == "东门" and rows[1][5] == person.name
     assert rows[1][6] == str(person.init_uuid) and rows[1][7] == "USER" and rows[2][5] is None
-    assert ExportLog.objects.get().kind == "pass_records 2026-11-10..2026-11-12"
+    assert ExportLog.objects.get().kind == "pass 20261110-20261112"

@@ -198,7 +198,7 @@ def export_pass_records(community: Community, out: Path | IO[bytes], *, acting_u
                 event.outbox_record.get_status_display() if event.outbox_record else ""])
             rows += 1
     workbook.save(out)
-    _audit(community, acting_user, f"pass_records {start:%Y-%m-%d}..{end:%Y-%m-%d}", rows, True)
+    _audit(community, acting_user, f"pass {start:%Y%m%d}-{end:%Y%m%d}", rows, True)  # fits ExportLog.kind
     return rows
 
 
