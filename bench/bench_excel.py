@@ -116,7 +116,6 @@ def do_check(path: str) -> dict:
 
 def do_write(path: str) -> dict:
     _setup_django()
-    from django.conf import settings
     from django.db import connections
 
     from communities.models import Community
@@ -125,7 +124,7 @@ def do_write(path: str) -> dict:
     from residents.models import Resident
 
     community = Community.objects.get(city_id="BENCH")
-    media = Path(settings.MEDIA_ROOT) / "imports"
+    media = Path(ImportJob._meta.get_field("file").storage.location) / "imports"
     media.mkdir(parents=True, exist_ok=True)
     shutil.copy(path, media / Path(path).name)
     job = ImportJob.objects.create(community=community, original_name=Path(path).name, file=f"imports/{Path(path).name}",
@@ -171,6 +170,7 @@ def main(sizes: list[int]) -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-excel-"))
     os.environ.setdefault("DATABASE_URL", os.environ.get("BENCH_DATABASE_URL", f"sqlite:///{work / 'bench.sqlite3'}"))
     os.environ["MEDIA_ROOT"] = str(work / "media")
+    os.environ["PRIVATE_MEDIA_ROOT"] = str(work / "private-media")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ.setdefault("DJANGO_DEBUG", "0")  # DEBUG keeps every query in memory: not what production runs
     print(f"database {os.environ['DATABASE_URL'].split('@')[-1]}, {child(['setup'])['rooms']} rooms; files in {work}")
