@@ -256,6 +256,10 @@ EXCEL_IMPORT_BATCH_SIZE = env.int("EXCEL_IMPORT_BATCH_SIZE", default=1000)
 EXCEL_MAX_ZIP_PHOTOS = env.int("EXCEL_MAX_ZIP_PHOTOS", default=20_000)
 EXCEL_MAX_ZIP_UNCOMPRESSED_BYTES = env.int("EXCEL_MAX_ZIP_UNCOMPRESSED_BYTES", default=2 * 2**30)
 EXCEL_MAX_ZIP_UPLOAD_BYTES = env.int("EXCEL_MAX_ZIP_UPLOAD_BYTES", default=1 * 2**30)
+# Uploaded workbooks and result copies (ID numbers in clear) are deleted this long after the upload;
+# the job row (who, when, counts) stays.
+EXCEL_IMPORT_RETENTION_DAYS = env.int("EXCEL_IMPORT_RETENTION_DAYS", default=30)
+CELERY_BEAT_SCHEDULE["residents-purge-import-files"] = {"task": "residents.purge_import_files", "schedule": 3600.0}
 
 # --- apply-access (the city pushes people to us) and photo fetching (residents) ---------------------
 APPLY_ACCESS_MAX_BODY_BYTES = env.int("APPLY_ACCESS_MAX_BODY_BYTES", default=64 * 1024)

@@ -197,3 +197,27 @@ def test_it_imports_point_names_from_the_admin_page(client, alice, community_a, 
     refused = client.post(reverse("admin:residents_importjob_points"), {
         "community": community_b.pk, "file": SimpleUploadedFile("points.xlsx", book.read_bytes())})
     assert refused.status_code == 200 and 'id="points-updated"' not in refused.content.decode()
+
+
+@pytest.mark.django_db
+def test_it_deletes_import_files_after_the_retention_period(client, alice, community_a, tmp_path: Path,
+                                                            settings) -> None:  # noqa: ANN001
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from residents.excel.tasks import purge_import_files
+
+    client.force_login(alice)
+    old = upload(client, community_a, people_book(tmp_path / "old.xlsx", 3))
+    recent = upload(client, community_a, people_book(tmp_path / "recent.xlsx", 3))
+    running = upload(client, community_a, people_book(tmp_path / "running.xlsx", 3))
+    long_ago = timezone.now() - dt.timedelta(days=settings.EXCEL_IMPORT_RETENTION_DAYS + 1)
+    ImportJob.objects.filter(pk=old.pk).update(created_at=long_ago, status="done")
+    ImportJob.objects.filter(pk=running.pk).update(created_at=long_ago, status="writing")
+    old_path = Path(old.file.path)
+    assert old_path.is_file()
+    assert purge_import_files() == 1
+    assert not old_path.exists() and ImportJob.objects.get(pk=old.pk).file.name == ""
+    assert Path(recent.file.path).is_file() and Path(running.file.path).is_file()
+    assert ImportJob.objects.filter(pk=old.pk).exists()  # the record of the import stays

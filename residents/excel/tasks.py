@@ -3,10 +3,12 @@ update claims it, so a task delivered twice does the work once."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from pathlib import Path
 
 from celery import shared_task
+from django.conf import settings
 from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -80,3 +82,25 @@ def _run(job: ImportJob, *, commit: bool) -> str:
     ImportJob.objects.filter(pk=job.pk, status__in=ImportJob.ACTIVE).update(**fields)
     return "done"
 
+
+
+@shared_task(name="residents.purge_import_files")
+def purge_import_files() -> int:
+    """Delete the files of import jobs older than EXCEL_IMPORT_RETENTION_DAYS (PIPL: kept no longer than
+    needed to fix and re-upload); the job rows stay as the record of what was imported."""
+    cutoff = timezone.now() - dt.timedelta(days=settings.EXCEL_IMPORT_RETENTION_DAYS)
+    old = ImportJob.objects.filter(created_at__lt=cutoff).exclude(status__in=ImportJob.ACTIVE).exclude(file="")
+    purged = 0
+    for job in old.iterator():
+        for stored in (job.file, job.result_file):
+            if stored:
+                stored.storage.delete(stored.name)
+        purged += ImportJob.objects.filter(pk=job.pk).update(file="", result_file="")
+        # A dry run nobody confirmed cannot be written any more.
+        ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.CHECKED).update(
+            status=ImportJob.Status.CANCELLED, error=_("The file was deleted after %(n)d days unconfirmed.")
+            % {"n": settings.EXCEL_IMPORT_RETENTION_DAYS})
+    if purged:
+        log.info("deleted the files of %d import jobs older than %d days", purged,
+                 settings.EXCEL_IMPORT_RETENTION_DAYS)
+    return purged
