@@ -245,3 +245,36 @@ def test_it_stops_a_community_with_bad_credentials_and_keeps_the_others_flowing(
     assert OutboxRecord.objects.filter(community=bad, status=OutboxRecord.Status.PENDING).count() == 200
     mails = "".join(p.read_text() for p in (output_dir / "mail").iterdir())
     assert "li@example.com" in mails and bad.city_id in mails
+
+
+def test_it_dead_letters_a_record_the_city_refuses_and_delivers_its_neighbours(sandbox_city, output_dir):
+    import io
+
+    from PIL import Image
+
+    from uploads.services import enqueue_record
+    from uploads.testing import pass_record
+
+    community = community_with_credentials(city_id="CITY-P")
+    noise = Image.merge("RGB", [Image.effect_noise((800, 600), 80) for _ in range(3)])
+    buffer = io.BytesIO()
+    noise.save(buffer, "JPEG", quality=95)
+    assert len(buffer.getvalue()) > 100 * 1024  # over the city's limit for a pass-record image
+    with transaction.atomic():
+        enqueue_mixed(community, 300)
+        fields, images = pass_record(community, 10_000)
+        poison = enqueue_record(community=community, endpoint=Endpoint.PASS_RECORD, fields=fields,
+                                images={**images, "bigImageBase64": buffer.getvalue()})
+    w = worker(output_dir, sandbox_city, UPLOAD_MAX_ATTEMPTS="2")
+    try:
+        got = wait_until_all_arrive(sandbox_city, expected_keys(community, 300), timeout=120)
+        deadline = time.monotonic() + 60
+        while OutboxRecord.objects.filter(pk=poison.pk).exclude(status=OutboxRecord.Status.DEAD).exists():
+            assert time.monotonic() < deadline, "the refused record was not dead-lettered"
+            time.sleep(0.3)
+    finally:
+        w.stop()
+    assert sum(sum(c.values()) for c in got.values()) == 300
+    poison.refresh_from_db()
+    assert "bigImageBase64" in poison.last_error and "over the 100 KB limit" in poison.last_error
+    assert OutboxRecord.objects.exclude(pk=poison.pk).exclude(status=OutboxRecord.Status.SENT).count() == 0

@@ -190,3 +190,29 @@ def test_it_nudges_again_after_a_rolled_back_transaction(community, django_captu
             enqueue(community, 1)
     assert len(callbacks) == 1
     assert OutboxRecord.objects.count() == 1  # the rolled-back rows are gone with their source
+
+
+@responses.activate
+def test_it_isolates_a_record_the_city_refuses_by_halving_the_batch(community, settings):
+    settings.UPLOAD_MAX_ATTEMPTS = 1
+    records = enqueue(community, 120)
+    poison = records[37]
+    responses.post(f"{CITY}/oauth/token", json={"access_token": "t", "expires_in": 3600})
+
+    def city_answer(request):  # noqa: ANN001, ANN202
+        batch = json.loads(request.body)
+        if any(r["outId"] == poison.fields["outId"] for r in batch):
+            return 200, {}, json.dumps({"responseCode": "_500", "errorMsg": "record 3: bigImageBase64: too big"})
+        return 200, {}, json.dumps(OK)
+
+    upload = responses.add_callback(responses.POST, f"{CITY}/api/platform/person-inout-info", callback=city_answer)
+    for _ in range(10):  # each drain stops at the failure of the bad record alone; the next sweep goes on
+        outbox.drain(community.pk, Endpoint.PASS_RECORD)
+    sent = OutboxRecord.objects.filter(status=OutboxRecord.Status.SENT)
+    assert sent.count() == 119
+    dead = OutboxRecord.objects.get(status=OutboxRecord.Status.DEAD)
+    assert dead.pk == poison.pk and "too big" in dead.last_error
+    # The good rows were never charged for the bad one.
+    assert set(sent.values_list("attempts", flat=True)) == {1}
+    assert len(upload.calls) < 30
+    assert outbox.batch_limit(community.pk, Endpoint.PASS_RECORD) == 50  # back to full batches

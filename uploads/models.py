@@ -113,6 +113,10 @@ class LinkState(models.Model):
     alert_state = models.CharField(_("alert state"), max_length=8, choices=Alert.choices, default=Alert.UP)
     down_since = models.DateTimeField(_("down since"), null=True, blank=True)
     alerts_sent = models.PositiveIntegerField(_("alerts sent"), default=0)
+    # {endpoint: records per batch}: halved when the city refuses a batch with `_500`, doubled after each
+    # success. One bad record in a batch of 50 is thus isolated in a few requests instead of taking 49
+    # good ones down with it; after an outage the size climbs back to 50 in a handful of requests.
+    batch_limits = models.JSONField(default=dict, blank=True)
 
     class Meta:
         verbose_name = _("link state")

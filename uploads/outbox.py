@@ -40,6 +40,7 @@ PASS_TYPE = {"01": "USER", "02": "USER", "03": "PROPERTY_STAFF", "04": "THE_WAIT
 class Outcome(Enum):
     EMPTY = "empty"
     SENT = "sent"
+    SPLIT = "split"  # the city refused a batch of several: its first half goes next, at once
     FAILED = "failed"
     HALTED = "halted"
 
@@ -241,7 +242,21 @@ def _finish(batch: UploadBatch, answer: client.Answer | None, error: str = "") -
         response_code=answer.response_code if answer else "", error=(error or (answer.error if answer else ""))[:2000])
 
 
-def send_city_batch(community: Community, endpoint: str, records: list[OutboxRecord], claim: str) -> Outcome:
+def batch_limit(community_id: int, endpoint: str) -> int:
+    limits = LinkState.objects.filter(community_id=community_id).values_list("batch_limits", flat=True).first() or {}
+    return max(1, min(settings.UPLOAD_BATCH_SIZE, int(limits.get(endpoint, settings.UPLOAD_BATCH_SIZE))))
+
+
+def set_batch_limit(community_id: int, endpoint: str, limit: int) -> None:
+    """Last writer wins: concurrent drains may race here, and either answer is a fine batch size."""
+    state, _created = LinkState.objects.get_or_create(community_id=community_id)
+    limits = dict(state.batch_limits or {})
+    limits[endpoint] = max(1, min(settings.UPLOAD_BATCH_SIZE, limit))
+    LinkState.objects.filter(pk=state.pk).update(batch_limits=limits)
+
+
+def send_city_batch(community: Community, endpoint: str, records: list[OutboxRecord], claim: str,
+                    limit: int) -> Outcome:
     body = build_body(records, claim, community)
     if not body.records:
         return Outcome.SENT  # everything claimed was dead-lettered or released: try the next batch
@@ -261,9 +276,18 @@ def send_city_batch(community: Community, endpoint: str, records: list[OutboxRec
     if answer.ok:
         mark_sent(body.records, claim, batch)
         note_success(community.pk)
+        if limit < settings.UPLOAD_BATCH_SIZE:
+            set_batch_limit(community.pk, endpoint, limit * 2)
         return Outcome.SENT
-    fail(body.records, claim, answer.error, batch)
     note_error(community.pk, answer.error)
+    if answer.response_code == "_500" and len(body.records) > 1:
+        # The city read the batch and refused it: maybe one bad record. Halve and resend at once; the
+        # rows are not at fault (yet), so the attempt is not counted.
+        set_batch_limit(community.pk, endpoint, len(body.records) // 2)
+        _claimed(body.records, claim).update(status=OutboxRecord.Status.PENDING, claim="", lease_until=None,
+                                             attempts=F("attempts") - 1, last_error=answer.error[:2000], batch=batch)
+        return Outcome.SPLIT
+    fail(body.records, claim, answer.error, batch)
     return Outcome.FAILED
 
 
@@ -297,13 +321,13 @@ def drain_once(community_id: int, endpoint: str) -> Outcome:
         return Outcome.EMPTY
     if endpoint != Endpoint.REGISTRATION_CALLBACK and is_halted(community):
         return Outcome.HALTED
-    limit = 10 if endpoint == Endpoint.REGISTRATION_CALLBACK else settings.UPLOAD_BATCH_SIZE
+    limit = 10 if endpoint == Endpoint.REGISTRATION_CALLBACK else batch_limit(community_id, endpoint)
     claim, records = claim_due(community_id, endpoint, limit)
     if not records:
         return Outcome.EMPTY
     if endpoint == Endpoint.REGISTRATION_CALLBACK:
         return send_callbacks(community, records, claim)
-    return send_city_batch(community, endpoint, records, claim)
+    return send_city_batch(community, endpoint, records, claim, limit)
 
 
 def drain(community_id: int, endpoint: str, budget_seconds: float | None = None) -> tuple[Outcome, int]:
@@ -317,7 +341,7 @@ def drain(community_id: int, endpoint: str, budget_seconds: float | None = None)
         if outcome is not Outcome.EMPTY:
             batches += 1
         # A failure stops this drain: the rows wait for their backoff, and the worker is free for others.
-        if outcome is not Outcome.SENT or time.monotonic() > deadline:
+        if outcome not in (Outcome.SENT, Outcome.SPLIT) or time.monotonic() > deadline:
             return outcome, batches
 
 

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 @shared_task(name="uploads.drain_outbox")
 def drain_outbox(community_id: int, endpoint: str) -> str:
     outcome, batches = outbox.drain(community_id, endpoint)
-    if outcome is outbox.Outcome.SENT:
+    if outcome in (outbox.Outcome.SENT, outbox.Outcome.SPLIT):
         # The time budget ran out with rows left: queue the rest behind other communities' work.
         nudge_drain(community_id, endpoint)
     return f"{outcome.value} after {batches} batch(es)"
