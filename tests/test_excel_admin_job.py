@@ -221,3 +221,21 @@ def test_it_deletes_import_files_after_the_retention_period(client, alice, commu
     assert not old_path.exists() and ImportJob.objects.get(pk=old.pk).file.name == ""
     assert Path(recent.file.path).is_file() and Path(running.file.path).is_file()
     assert ImportJob.objects.filter(pk=old.pk).exists()  # the record of the import stays
+
+
+@pytest.mark.django_db
+def test_it_fails_a_job_with_the_reason_when_the_file_cannot_be_read(client, alice, community_a) -> None:  # noqa: ANN001
+    from residents.excel.tasks import run_import_job
+
+    client.force_login(alice)
+    response = client.post(reverse("admin:residents_importjob_upload"), {
+        "community": community_a.pk, "file": SimpleUploadedFile("renamed.xlsx", b"\xd0\xcf\x11\xe0 an .xls inside")},
+        HTTP_ACCEPT_LANGUAGE="en")
+    job = ImportJob.objects.get()
+    assert response.status_code == 302
+    assert run_import_job(job.pk) == "failed"
+    assert run_import_job(job.pk) == "not claimed"  # a task delivered twice does the work once
+    job.refresh_from_db()
+    assert job.status == "failed" and "not a valid .xlsx file" in job.error
+    page = client.get(reverse("admin:residents_importjob_change", args=[job.pk]), HTTP_ACCEPT_LANGUAGE="en")
+    assert 'id="job-error"' in page.content.decode()
