@@ -8,6 +8,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
@@ -80,6 +81,9 @@ def test_it_lets_a_guard_approve_and_reject_on_a_phone(live_server, community_a,
         response = page.goto(f"{live_server.url}/guard/{other.pk}/")
         assert response.status == 404
         browser.close()
+        # Playwright's sync API runs this block in a greenlet with its own context, so the ORM call above
+        # opened a database connection of its own: close it, or PostgreSQL cannot drop the test database.
+        connections.close_all()
 
     first.refresh_from_db()
     second.refresh_from_db()
