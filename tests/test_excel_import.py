@@ -262,3 +262,16 @@ def test_it_stops_between_batches_when_cancelled(community_a, rooms, tmp_path: P
     # Only whole batches were written: the batches completed before the second report.
     written = Resident.objects.count()
     assert written == stopped.value.summary.written and written % 250 == 0 and 0 < written <= PROGRESS_EVERY * 2
+
+
+def test_it_keeps_the_row_numbers_of_the_users_sheet_in_the_result(community_a, rooms, tmp_path: Path) -> None:
+    rows = [["锦江花园住户表", None], ["姓名", "身份证号", "手机号", "性别", "人员类型", "楼栋", "单元", "楼层", "房号"],
+            person(80)[:9], [None] * 9, [None] * 9, ["坏行", "123", "13800000081", "男", "住户", "1", "1", "3", "01"]]
+    book = write_xlsx(tmp_path / "gaps.xlsx", [Sheet("Sheet1", rows, merges=("A1:I1",))])
+    result_path = tmp_path / "gaps-result.xlsx"
+    summary = run_import(book, community_a, commit=False, result_path=result_path)
+    assert summary.problems[0]["row"] == 6
+    sheet = openpyxl.load_workbook(result_path).active
+    assert sheet["A1"].value == "锦江花园住户表" and sheet["A2"].value == "姓名" and sheet["J2"].value == "检查结果"
+    assert sheet["A3"].value == "居民80" and sheet["A6"].value == "坏行"
+    assert sheet["J6"].value == summary.problems[0]["message"] and sheet["B6"].fill.fgColor.rgb.endswith("FFC7CE")

@@ -218,9 +218,18 @@ class ResultWriter:
         self.layout = reader.layout
         self.columns = {name: col for col, name in reader.layout.fields.items()}
         self.width = len(reader.layout.headers)
+        # Same row numbers as the user's sheet, so "row N" in a message is row N of the result too:
+        # the rows above the column names are copied, skipped empty rows stay empty.
+        for values in reader.layout.above:
+            self.sheet.append([neutralise(v) for v in values])
         self.sheet.append([*reader.layout.headers, RESULT_HEADER])
+        self.next_row = reader.layout.header_row + 1
 
     def add(self, row: SheetRow, message: str, bad_fields: set[str]) -> None:
+        while self.next_row < row.number:
+            self.sheet.append([])
+            self.next_row += 1
+        self.next_row += 1
         bad_cols = {self.columns[f] for f in bad_fields if f in self.columns and f != "address"}
         if "address" in bad_fields:
             # The address came from the 地址 cell when filled, else from 楼栋/单元/楼层/房号.

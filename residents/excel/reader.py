@@ -45,6 +45,7 @@ class Layout:
     fields: dict[int, str]  # 0-based column index -> our field name
     headers: list[str]  # the header cells as written (for the result copy)
     ignored: list[str] = field(default_factory=list)  # extra columns we do not read
+    above: list[tuple] = field(default_factory=list)  # rows above the column names (titles, merged headers)
 
 
 @dataclass
@@ -84,7 +85,7 @@ def find_layout(workbook: openpyxl.Workbook) -> Layout:
                 continue
             if best is None or len(fields) > len(best.fields):
                 ignored = [h for col, h in enumerate(headers) if h and col not in fields]
-                best = Layout(sheet.title, index + 1, fields, headers, ignored)
+                best = Layout(sheet.title, index + 1, fields, headers, ignored, rows[:index])
     if best is None:
         raise WorkbookError(_("No sheet has the columns 姓名 and 身份证号 in its first %(n)d rows: use the template "
                               "(or name the header cells as it does).") % {"n": HEADER_SCAN_ROWS})
