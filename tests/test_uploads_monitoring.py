@@ -64,9 +64,15 @@ def test_it_retries_dead_letters_in_bulk_from_the_admin(alice, community_a, comm
 
 def test_it_masks_id_numbers_in_the_record_page(alice, community_a):
     record = OutboxRecord.objects.create(community=community_a, endpoint=Endpoint.FACE_SNAPSHOT,
-                                         fields={"idNumber": "510104199001011230", "passType": 0})
-    page = login(alice).get(reverse("admin:uploads_outboxrecord_change", args=[record.pk])).content.decode()
-    assert "510104199001011230" not in page and "5101" in page
+                                         fields={"idNumber": "510104199001011230", "passType": 0},
+                                         last_error="_500 record 0: idNumber 510104199001011230 unknown")
+    LinkState.objects.create(community=community_a, last_error=record.last_error)
+    for url in (reverse("admin:uploads_outboxrecord_change", args=[record.pk]),
+                reverse("admin:uploads_outboxrecord_changelist"),
+                reverse("admin:uploads_link_detail", args=[community_a.pk]),
+                reverse("admin:uploads_link_overview")):
+        page = login(alice).get(url).content.decode()
+        assert "510104199001011230" not in page and "5101" in page, url
 
 
 def test_it_lets_staff_resume_a_halted_community(alice, community_a):

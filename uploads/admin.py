@@ -29,9 +29,10 @@ class OutboxRecordAdmin(ScopedModelAdmin):
                     "created_at", "sent_at"]
     list_filter = ["status", "endpoint", "community"]
     # `fields` may carry an ID number (image/people idNumber): shown masked, never raw.
-    exclude = ["fields", "images"]
-    readonly_fields = ["masked_fields", "image_paths", *[f.name for f in OutboxRecord._meta.fields
-                                                         if f.name not in ("fields", "images")]]
+    # The city's error may echo a record's fields: masked as well.
+    exclude = ["fields", "images", "last_error"]
+    readonly_fields = ["masked_fields", "image_paths", "masked_error",
+                       *[f.name for f in OutboxRecord._meta.fields if f.name not in ("fields", "images", "last_error")]]
     actions = ["retry_dead_letters"]
     change_list_template = "admin/uploads/outboxrecord/change_list.html"
 
@@ -48,6 +49,10 @@ class OutboxRecordAdmin(ScopedModelAdmin):
     @admin.display(description=gettext_lazy("fields"))
     def masked_fields(self, record: OutboxRecord) -> str:
         return mask_text(json.dumps(record.fields, ensure_ascii=False, indent=1))
+
+    @admin.display(description=gettext_lazy("last error"))
+    def masked_error(self, record: OutboxRecord) -> str:
+        return mask_text(record.last_error)
 
     @admin.display(description=gettext_lazy("images"))
     def image_paths(self, record: OutboxRecord) -> str:
@@ -98,7 +103,12 @@ class UploadBatchAdmin(ScopedModelAdmin):
     list_display = ["id", "community", "endpoint", "record_count", "body_bytes", "http_status", "response_code",
                     "started_at", "finished_at", "worker"]
     list_filter = ["endpoint", "response_code", "community"]
-    readonly_fields = [f.name for f in UploadBatch._meta.fields]
+    exclude = ["error"]
+    readonly_fields = ["masked_error", *[f.name for f in UploadBatch._meta.fields if f.name != "error"]]
+
+    @admin.display(description=gettext_lazy("error"))
+    def masked_error(self, batch: UploadBatch) -> str:
+        return mask_text(batch.error)
 
     def has_add_permission(self, request, obj=None) -> bool:  # noqa: ANN001
         return False
@@ -107,9 +117,13 @@ class UploadBatchAdmin(ScopedModelAdmin):
 @admin.register(LinkState)
 class LinkStateAdmin(ScopedModelAdmin):
     list_display = ["community", "state_flag", "down_since", "last_success_at", "last_error_at", "alerts_sent"]
-    fields = ["community", "alert_state", "down_since", "last_success_at", "last_error", "last_error_at",
+    fields = ["community", "alert_state", "down_since", "last_success_at", "masked_error", "last_error_at",
               "alerts_sent"]
     readonly_fields = fields
+
+    @admin.display(description=gettext_lazy("last error"))
+    def masked_error(self, state: LinkState) -> str:
+        return mask_text(state.last_error)
 
     @admin.display(description=gettext_lazy("state"))
     def state_flag(self, state: LinkState) -> str:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
+from afxq_portal.pii import mask_text
 from communities.models import Community
 
 from .models import Endpoint, LinkState, OutboxRecord
@@ -72,7 +73,7 @@ class CommunityLink:
 
     @property
     def last_error(self) -> str:
-        return self.state.last_error if self.state else ""
+        return mask_text(self.state.last_error) if self.state else ""  # the city's error may echo a record
 
     @property
     def last_error_at(self) -> datetime | None:
