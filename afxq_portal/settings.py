@@ -178,6 +178,9 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Keep Django's LOGGING (with the PII-masking filter) in workers: Celery's own root handlers would
+# print message bodies (a person's ID number and phone) in clear.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(env.path("CELERY_BEAT_SCHEDULE", default=BASE_DIR / "var" / "celerybeat-schedule"))
 # Periodic tasks: each app adds its own entries in its tasks module's BEAT_SCHEDULE (collected in celery_app).
 CELERY_BEAT_SCHEDULE: dict = {}
