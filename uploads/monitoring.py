@@ -55,9 +55,13 @@ class CommunityLink:
         return sum(e.sent_day for e in self.endpoints)
 
     @property
+    def oldest(self) -> datetime | None:
+        times = [e.oldest for e in self.endpoints if e.oldest is not None]
+        return min(times) if times else None
+
+    @property
     def oldest_age(self) -> timedelta | None:
-        ages = [e.oldest_age for e in self.endpoints if e.oldest_age is not None]
-        return max(ages) if ages else None
+        return timezone.now() - self.oldest if self.oldest else None
 
     @property
     def halted(self) -> str:
