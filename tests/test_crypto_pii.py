@@ -105,3 +105,17 @@ def test_it_masks_a_real_celery_workers_log(celery_worker):  # noqa: ANN001
     output = celery_worker.output()
     assert ID not in output
     assert PHONE not in output
+
+
+@pytest.mark.parametrize("name", ["", "django.request", "django.server", "celery", "celery.app.trace"])
+def test_it_masks_every_handler_that_prints_requests_or_tasks(name: str):
+    """Each logger's records end in handlers that mask (a request line can carry ?q=<ID number>)."""
+    logger = logging.getLogger(name)
+    handlers = []
+    while logger is not None:
+        # pytest's own capture handlers are not part of the deployment; a NullHandler prints nothing
+        handlers += [h for h in logger.handlers
+                     if not type(h).__module__.startswith("_pytest") and not isinstance(h, logging.NullHandler)]
+        logger = logger.parent if logger.propagate else None
+    assert handlers
+    assert all(any(isinstance(f, MaskPIIFilter) for f in handler.filters) for handler in handlers), handlers
