@@ -67,7 +67,9 @@ class ResidentAdmin(ScopedModelAdmin):
     actions = ["approve_selected", "reject_selected"]
     list_display = ["name", "person_type", "masked_id_card", "masked_phone", "room", "status", "photo_status",
                     "valid_until", "user_id", "community", "created_at"]
-    list_filter = ["status", "person_type", "source", "photo_status", "community"]
+    list_filter = ["status", "person_type", "source", "photo_status", "room__needs_confirmation", "community"]
+    # The review queue's count: each filter choice shows how many people it holds (in the user's scope).
+    show_facets = admin.ShowFacets.ALWAYS
     search_fields = ["name", "city_owner_id", "ywlsh"]
     list_select_related = ["room__building", "community"]
     # Status changes go through the review actions (history, callback), never a bare edit.

@@ -198,19 +198,21 @@ def test_it_keeps_apply_access_calls_of_a_away_from_staff_of_b(charlie, alice, c
 
 # --- the staff's admin queue ---------------------------------------------------------------------------
 
-def test_it_lets_staff_approve_and_reject_in_bulk(alice, community_a, pending_a) -> None:  # noqa: ANN001
+def test_it_lets_staff_approve_and_reject_in_bulk(alice, community_a, pending_a, pending_b) -> None:  # noqa: ANN001
     second = ResidentFactory(community=community_a, status=Resident.Status.PENDING)
     third = ResidentFactory(community=community_a, status=Resident.Status.PENDING)
     client = logged_in(alice)
     url = "/admin/residents/resident/"
-    assert client.get(url, {"status__exact": "pending"}).status_code == 200
+    queue = client.get(url, {"status__exact": "pending"}).content.decode()
+    assert "待审核 (3)" in queue and "赵六" not in queue  # how many are waiting, in her communities only
+    assert client.get(url, {"room__needs_confirmation__exact": "1"}).status_code == 200
     client.post(url, {"action": "approve_selected", "_selected_action": [pending_a.pk, second.pk]})
     response = client.post(url, {"action": "reject_selected", "_selected_action": [third.pk], "reason": ""},
                            follow=True)
     assert "请填写驳回原因" in response.content.decode()
     client.post(url, {"action": "reject_selected", "_selected_action": [third.pk], "reason": "重复登记"})
     statuses = dict(Resident.objects.values_list("pk", "status"))
-    assert statuses == {pending_a.pk: "active", second.pk: "active", third.pk: "rejected"}
+    assert statuses == {pending_a.pk: "active", second.pk: "active", third.pk: "rejected", pending_b.pk: "pending"}
     assert ResidentChange.objects.filter(actor=alice).count() == 3
     assert Resident.objects.get(pk=third.pk).reject_reason == "重复登记"
 
