@@ -373,3 +373,33 @@ def test_it_refuses_a_foreign_key_to_another_community(world: World, model: type
                   else response.context["form"]).errors
         assert name in errors, name
         assert model._default_manager.count() == count, name
+
+
+def _object_urls(model: type[Model]) -> list[tuple[str, str]]:
+    """Every named URL of the model's admin (custom views included) that takes one object id."""
+    urls = []
+    for pattern in admin.site._registry[model].get_urls():
+        converters = getattr(pattern.pattern, "converters", {})
+        if pattern.name and len(converters) == 1:
+            urls.append((pattern.name, next(iter(converters))))
+    return urls
+
+
+@pytest.mark.parametrize("model", SCOPED_ADMINS, ids=_label)
+@pytest.mark.parametrize("persona", STAFF)
+def test_it_refuses_every_object_url_of_another_community(world: World, model: type[Model], persona: str):
+    """Custom admin views (downloads, key pages, confirmations) included: another community's object
+    id gets a redirect, 403 or 404 — never the page."""
+    client, other = world.clients[persona], world.other(persona)
+    stranger = world.objects[model][other]
+    before = _snapshot(stranger)
+    urls = _object_urls(model)
+    assert urls  # at least change, delete and history
+    for name, param in urls:
+        url = reverse(f"admin:{name}", kwargs={param: stranger.pk})
+        for method in (client.get, client.post):
+            response = method(url)
+            assert response.status_code in (302, 403, 404, 405), (url, method.__name__, response.status_code)
+            if response.status_code == 302:  # to the admin (index, login, list), never to a file
+                assert response["Location"].startswith("/admin/"), (url, response["Location"])
+    assert _snapshot(stranger) == before  # no confirm/cancel/revoke went through
