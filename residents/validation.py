@@ -17,6 +17,7 @@ from afxq_portal.validators import id_card_problem, normalise_id_card, normalise
 from communities.addresses import (
     AddressError,
     SevenSegmentAddress,
+    StandardAddress,
     differing_part,
     normalise,
     parse_seven_segment,
@@ -76,13 +77,23 @@ def check_address(community: Community, person_type: str, address: str) -> tuple
             parsed = parse_seven_segment(address)
             standard = parsed.standard
         else:
-            parsed, standard = None, parse_standard_address(address)
+            parsed, standard = None, _standard_part(address)
     except AddressError as exc:
         return None, str(exc)
     problem = differing_part(standard, community.parsed_address)
     if problem:
         return None, _("is outside the community: %(problem)s") % {"problem": problem}
     return parsed, None
+
+
+def _standard_part(address: str) -> StandardAddress:
+    """The standard address of a person without a room (types 03, 04). A 7-segment address sent for
+    them is accepted for its standard part: only the community matters, and refusing a real staff
+    member over an extra room would lose them."""
+    try:
+        return parse_seven_segment(address).standard
+    except AddressError:
+        return parse_standard_address(address)
 
 
 def check_person(community: Community, raw: Mapping[str, Any]) -> tuple[CleanPerson | None, list[FieldProblem]]:
