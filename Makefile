@@ -25,7 +25,10 @@ run: $(STAMP) messages
 ## The whole test suite (pytest + pytest-django). Uses PostgreSQL/Redis when DATABASE_URL /
 ## CELERY_BROKER_URL are set, SQLite and the embedded broker otherwise.
 test: $(STAMP) messages
-	$(PY) -m pytest $(PYTEST_ARGS)
+	@# pytest exits 5 when it collected nothing (a typo in PYTEST_ARGS, tests/ missing): say so, and fail.
+	$(PY) -m pytest $(PYTEST_ARGS) || { rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (PYTEST_ARGS='$(PYTEST_ARGS)')" >&2; fi; \
+	  exit $$rc; }
 
 ## Benchmarks (figures, never pass/fail): every bench/bench_*.py in turn. See README, Performance.
 bench: $(STAMP)
