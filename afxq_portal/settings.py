@@ -276,6 +276,9 @@ APPLY_ACCESS_MAX_BODY_BYTES = env.int("APPLY_ACCESS_MAX_BODY_BYTES", default=64 
 # per-IP rate such as "120/min" (empty: none). Refusals still answer the contract's JSON envelope.
 APPLY_ACCESS_ALLOWED_NETWORKS = env.list("APPLY_ACCESS_ALLOWED_NETWORKS", default=[])
 APPLY_ACCESS_RATE = env("APPLY_ACCESS_RATE", default="")
+# Reverse proxies in front of the web server (comma CIDRs): behind them the caller's address is taken from
+# X-Forwarded-For for the allow-list, the rate limit and the stored call. Empty: REMOTE_ADDR as is.
+APPLY_ACCESS_TRUSTED_PROXIES = env.list("APPLY_ACCESS_TRUSTED_PROXIES", default=[])
 APPLY_ACCESS_CALL_RETENTION_DAYS = env.int("APPLY_ACCESS_CALL_RETENTION_DAYS", default=30)
 # Networks the photo fetcher may reach although they are private/loopback (tests, an intranet city).
 PHOTO_FETCH_ALLOWED_NETWORKS = env.list("PHOTO_FETCH_ALLOWED_NETWORKS", default=[])

@@ -86,7 +86,7 @@ class ApplyAccessThrottle(SimpleRateThrottle):
         return settings.APPLY_ACCESS_RATE or None
 
     def get_cache_key(self, request: Request, view: APIView) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+        return self.cache_format % {"scope": self.scope, "ident": client_address(request) or "unknown"}
 
 
 def epoch_ms(value: Any) -> dt.datetime | None:
@@ -173,6 +173,28 @@ def format_problems(problems: list[FieldProblem]) -> str:
     return "; ".join(parts)
 
 
+def _networks(cidrs: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(cidr.strip(), strict=False) for cidr in cidrs if cidr.strip()]
+
+
+def client_address(request: Request) -> str | None:
+    """The caller's address. Behind a reverse proxy listed in APPLY_ACCESS_TRUSTED_PROXIES, the
+    right-most X-Forwarded-For entry that is not one of those proxies (the left part of the header
+    is whatever the client wrote, so it is never trusted)."""
+    address = _ip_or_none(request.META.get("REMOTE_ADDR"))
+    proxies = _networks(settings.APPLY_ACCESS_TRUSTED_PROXIES)
+    if not proxies or address is None:
+        return address
+    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    for hop in [address, *reversed(hops)]:
+        ip = _ip_or_none(hop)
+        if ip is None:
+            return None
+        if not any(ipaddress.ip_address(ip) in network for network in proxies):
+            return ip
+    return address
+
+
 def source_allowed(remote_addr: str | None) -> bool:
     networks = [cidr.strip() for cidr in settings.APPLY_ACCESS_ALLOWED_NETWORKS if cidr.strip()]
     if not networks:
@@ -203,7 +225,7 @@ class ApplyAccessView(APIView):
 
     def post(self, request: Request) -> Response:
         call = ApplyAccessCall.objects.create(
-            remote_addr=_ip_or_none(request.META.get("REMOTE_ADDR")),
+            remote_addr=client_address(request),
             content_type=(request.META.get("CONTENT_TYPE") or "")[:100],
         )
         try:
@@ -223,7 +245,7 @@ class ApplyAccessView(APIView):
         return response
 
     def handle_call(self, request: Request, call: ApplyAccessCall) -> Response:
-        if not source_allowed(request.META.get("REMOTE_ADDR")):
+        if not source_allowed(client_address(request)):
             raise EnvelopeError(_("calls from this address are not accepted"), status.HTTP_403_FORBIDDEN)
         raw = read_body(request)
         _remember(call, raw)

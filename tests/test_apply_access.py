@@ -351,3 +351,16 @@ def test_it_rate_limits_per_source_address(client: Client, community_a) -> None:
     assert third.json()["code"] == 0 and third.json()["message"].startswith("调用过于频繁")
     assert post(client, payload(ywlsh="YW-0004"), REMOTE_ADDR="10.9.9.8").json()["code"] == 1
     cache.clear()
+
+
+@override_settings(APPLY_ACCESS_ALLOWED_NETWORKS=["203.0.113.0/24"], APPLY_ACCESS_TRUSTED_PROXIES=["127.0.0.1/32"])
+def test_it_takes_the_callers_address_from_a_trusted_proxy(client: Client, community_a) -> None:
+    # The city at 203.0.113.5, through our nginx at 127.0.0.1; a forged left-most entry is ignored.
+    through_proxy = post(client, payload(), HTTP_X_FORWARDED_FOR="10.6.6.6, 203.0.113.5")
+    assert through_proxy.json() == {"code": 1, "message": ""}
+    assert ApplyAccessCall.objects.get().remote_addr == "203.0.113.5"
+    forged = post(client, payload(ywlsh="YW-0002"), HTTP_X_FORWARDED_FOR="203.0.113.5, 198.51.100.7")
+    assert forged.status_code == 403
+    # Not through a trusted proxy: the header is not read at all.
+    direct = post(client, payload(ywlsh="YW-0003"), REMOTE_ADDR="198.51.100.8", HTTP_X_FORWARDED_FOR="203.0.113.5")
+    assert direct.status_code == 403
