@@ -142,7 +142,11 @@ def type_problems(data: dict[str, Any]) -> tuple[dict[str, Any], list[FieldProbl
     reverse = {contract: own for own, contract in CONTRACT_NAMES.items()}
     for field in STRING_FIELDS:
         value = data.get(field)
-        if value is not None and not isinstance(value, str):
+        if value is None:
+            # Every string field of the contract is required: said here too, so that a call with no
+            # usable communityId still lists everything that is missing.
+            problems.append(FieldProblem(reverse[field], _("is required")))
+        elif not isinstance(value, str):
             problems.append(FieldProblem(reverse[field], _("must be a string")))
         else:
             ours[reverse[field]] = value

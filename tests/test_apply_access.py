@@ -166,6 +166,9 @@ BAD = [
     ("ownerId missing", payload(ownerId=...), None, 200, "ownerId: 为必填项"),
     ("ownerId too long", payload(ownerId=LONG), None, 200, "ownerId: 超过 64 个字符"),
     ("ywlsh with a space", payload(ywlsh="YW 1"), None, 200, "ywlsh: 不能包含空格或控制字符"),
+    ("only an ID number", {"idCard": ID_CARD}, None, 200,
+     "address: 为必填项; name: 为必填项; photo: 为必填项; source: 为必填项; type: 为必填项; phone: 为必填项; "
+     "communityId: 为必填项; ownerId: 为必填项; ywlsh: 为必填项; xbdm: 为必填项"),
     ("several problems", payload(name="", idCard="123", xbdm=9), None, 200,
      "name: 为必填项; idCard: 应为 18 位，实际为 3 位; xbdm: 必须为 0（女）、1（男）或 2（未知）"),
     ("malformed JSON", b'{"name": "x",', None, 400, "请求体不是合法的 JSON"),
