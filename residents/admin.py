@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from afxq_portal.crypto import keyed_hash
+from afxq_portal.pii import mask_id_card, mask_phone
 from afxq_portal.validators import validate_id_card, validate_phone
 from communities.admin_scope import ScopedModelAdmin, ScopedTabularInline
 
@@ -30,6 +31,32 @@ class ResidentForm(forms.ModelForm):
         fields = ["community", "name", "id_card", "phone", "sex", "person_type", "room", "address", "city_owner_id",
                   "init_uuid", "ywlsh", "source", "valid_from", "valid_until", "photo", "photo_status", "status",
                   "reject_reason"]
+
+    # Set to False (by ResidentAdmin.get_form) for users without residents.view_pii: the stored ID
+    # number and phone are then not put in the page; empty inputs keep them.
+    pii_in_clear = True
+    _MASKS = {"id_card": mask_id_card, "phone": mask_phone}
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and not self.pii_in_clear:
+            for name, mask in self._MASKS.items():
+                self.fields[name].required = False
+                self.fields[name].help_text = _("Leave empty to keep: %(masked)s") % {
+                    "masked": mask(getattr(self.instance, name))}
+                self.initial[name] = ""
+
+    def _kept(self, name: str) -> str:
+        value = self.cleaned_data.get(name) or ""
+        if not value and self.instance.pk and not self.pii_in_clear:
+            return getattr(self.instance, name)
+        return value
+
+    def clean_id_card(self) -> str:
+        return self._kept("id_card")
+
+    def clean_phone(self) -> str:
+        return self._kept("phone")
 
     def clean(self):  # noqa: ANN201
         cleaned = super().clean()
@@ -126,6 +153,12 @@ class ResidentAdmin(ScopedModelAdmin):
     @admin.display(description=_("userId"))
     def user_id(self, resident: Resident) -> str:
         return resident.user_id
+
+    def get_form(self, request: HttpRequest, obj: Resident | None = None, **kwargs):  # noqa: ANN003, ANN201
+        form = super().get_form(request, obj, **kwargs)
+        if request.user.has_perm("residents.view_pii"):
+            return form
+        return type(form.__name__, (form,), {"pii_in_clear": False})
 
     def get_search_results(self, request: HttpRequest, queryset, search_term: str):  # noqa: ANN001, ANN201
         # ID numbers are stored encrypted: a full ID number is found through its keyed hash.

@@ -17,7 +17,7 @@ def _add_form(data: dict[str, Any], form: forms.BaseForm) -> None:
             if value:
                 data[key] = "on"
             continue
-        if value is None:
+        if value is None or isinstance(field.widget, forms.FileInput):  # a browser re-sends no file
             continue
         if isinstance(field.widget, forms.MultiWidget):
             for index, part in enumerate(field.widget.decompress(value)):
