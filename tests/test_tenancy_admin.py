@@ -375,31 +375,60 @@ def test_it_refuses_a_foreign_key_to_another_community(world: World, model: type
         assert model._default_manager.count() == count, name
 
 
-def _object_urls(model: type[Model]) -> list[tuple[str, str]]:
-    """Every named URL of the model's admin (custom views included) that takes one object id."""
+def _object_urls(model: type[Model]) -> list[tuple[str, dict]]:
+    """Every named URL of the model's admin (custom views included) that takes parameters."""
     urls = []
     for pattern in admin.site._registry[model].get_urls():
         converters = getattr(pattern.pattern, "converters", {})
-        if pattern.name and len(converters) == 1:
-            urls.append((pattern.name, next(iter(converters))))
+        if pattern.name and converters:
+            urls.append((pattern.name, converters))
     return urls
+
+
+def _stranger_kwargs(world: World, model: type[Model], other: str, converters: dict) -> dict:
+    """A community parameter gets the other community's id, a string (an export kind) any value
+    (the community is checked first), any other id the other community's object of this model."""
+    kwargs = {}
+    for param, converter in converters.items():
+        if "community" in param:
+            kwargs[param] = world.community(other).pk
+        elif type(converter).__name__ in ("StringConverter", "PathConverter", "SlugConverter"):
+            kwargs[param] = "residents" if param != "object_id" else str(world.objects[model][other].pk)
+        else:
+            kwargs[param] = world.objects[model][other].pk
+    return kwargs
 
 
 @pytest.mark.parametrize("model", SCOPED_ADMINS, ids=_label)
 @pytest.mark.parametrize("persona", STAFF)
 def test_it_refuses_every_object_url_of_another_community(world: World, model: type[Model], persona: str):
-    """Custom admin views (downloads, key pages, confirmations) included: another community's object
-    id gets a redirect, 403 or 404 — never the page."""
+    """Custom admin views (downloads, exports, key pages, confirmations) included: another community's
+    ids get a redirect into the admin, 403, 404 or 405 — never the page or the file."""
     client, other = world.clients[persona], world.other(persona)
     stranger = world.objects[model][other]
     before = _snapshot(stranger)
     urls = _object_urls(model)
     assert urls  # at least change, delete and history
-    for name, param in urls:
-        url = reverse(f"admin:{name}", kwargs={param: stranger.pk})
+    for name, converters in urls:
+        url = reverse(f"admin:{name}", kwargs=_stranger_kwargs(world, model, other, converters))
         for method in (client.get, client.post):
             response = method(url)
             assert response.status_code in (302, 403, 404, 405), (url, method.__name__, response.status_code)
             if response.status_code == 302:  # to the admin (index, login, list), never to a file
                 assert response["Location"].startswith("/admin/"), (url, response["Location"])
-    assert _snapshot(stranger) == before  # no confirm/cancel/revoke went through
+    assert _snapshot(stranger) == before  # no confirm/cancel/revoke/resume went through
+
+
+@pytest.mark.parametrize("model", SCOPED_ADMINS, ids=_label)
+@pytest.mark.parametrize("persona", STAFF)
+def test_it_never_names_another_community_on_any_admin_page(world: World, model: type[Model], persona: str):
+    """Every parameterless admin page (lists, add forms, uploads, export and link overviews)."""
+    client, other = world.clients[persona], world.community(world.other(persona))
+    for pattern in admin.site._registry[model].get_urls():
+        if not pattern.name or getattr(pattern.pattern, "converters", {}):
+            continue
+        response = client.get(reverse(f"admin:{pattern.name}"), follow=True)
+        if response.status_code != 200 or "html" not in response.get("Content-Type", ""):
+            continue
+        html = response.content.decode()
+        assert other.name not in html and other.city_id not in html, pattern.name
