@@ -278,3 +278,34 @@ def test_it_dead_letters_a_record_the_city_refuses_and_delivers_its_neighbours(s
     poison.refresh_from_db()
     assert "bigImageBase64" in poison.last_error and "over the 100 KB limit" in poison.last_error
     assert OutboxRecord.objects.exclude(pk=poison.pk).exclude(status=OutboxRecord.Status.SENT).count() == 0
+
+
+def test_it_keeps_other_communities_flowing_while_one_link_hangs(sandbox_city, output_dir):
+    healthy = community_with_credentials(city_id="CITY-Y")
+    hanging = community_with_credentials(city_id="CITY-X")
+    # X's requests hang for 3 s and are then dropped (read timeout 1 s): a broken link, not a refusal.
+    sandbox_city.configure(slow_seconds=3)
+    sandbox_city.set_faults({"hang": 1.0}, communities=["CITY-X"])
+    w = worker(output_dir, sandbox_city, UPLOAD_READ_TIMEOUT="1")
+    try:
+        started = time.monotonic()
+        with transaction.atomic():
+            enqueue_mixed(healthy, 300)
+        wait_until_all_arrive(sandbox_city, expected_keys(healthy, 300), timeout=120)
+        alone = time.monotonic() - started
+        with transaction.atomic():
+            enqueue_mixed(hanging, 300)
+        time.sleep(2)  # X's first requests are hanging now
+        started = time.monotonic()
+        with transaction.atomic():
+            enqueue_mixed(healthy, 300, start=300)
+        got = wait_until_all_arrive(sandbox_city, expected_keys(healthy, 600), timeout=120)
+        beside_a_hanging_link = time.monotonic() - started
+    finally:
+        w.stop()
+    assert sum(sum(c.values()) for c in got.values()) == 600  # Y's only: nothing of X was stored
+    x_rows = OutboxRecord.objects.filter(community=hanging)
+    assert not x_rows.filter(status=OutboxRecord.Status.SENT).exists()
+    assert x_rows.exclude(last_error="").filter(last_error__contains="no answer").exists()
+    (output_dir / "figures.txt").write_text(
+        f"300 records of Y alone: {alone:.1f}s; 300 more beside X hanging: {beside_a_hanging_link:.1f}s\n")

@@ -117,6 +117,9 @@ class LinkState(models.Model):
     # success. One bad record in a batch of 50 is thus isolated in a few requests instead of taking 49
     # good ones down with it; after an outage the size climbs back to 50 in a handful of requests.
     batch_limits = models.JSONField(default=dict, blank=True)
+    # While the link is failing, one request at a time probes it (whatever the endpoint), so that a
+    # hanging community holds at most one worker process and the others keep flowing.
+    probe_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("link state")

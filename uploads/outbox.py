@@ -41,6 +41,7 @@ class Outcome(Enum):
     EMPTY = "empty"
     SENT = "sent"
     SPLIT = "split"  # the city refused a batch of several: its first half goes next, at once
+    BUSY = "busy"  # the link is failing and another process is already probing it
     FAILED = "failed"
     HALTED = "halted"
 
@@ -321,13 +322,36 @@ def drain_once(community_id: int, endpoint: str) -> Outcome:
         return Outcome.EMPTY
     if endpoint != Endpoint.REGISTRATION_CALLBACK and is_halted(community):
         return Outcome.HALTED
-    limit = 10 if endpoint == Endpoint.REGISTRATION_CALLBACK else batch_limit(community_id, endpoint)
-    claim, records = claim_due(community_id, endpoint, limit)
-    if not records:
-        return Outcome.EMPTY
     if endpoint == Endpoint.REGISTRATION_CALLBACK:
-        return send_callbacks(community, records, claim)
-    return send_city_batch(community, endpoint, records, claim, limit)
+        claim, records = claim_due(community_id, endpoint, 10)
+        return send_callbacks(community, records, claim) if records else Outcome.EMPTY
+    probing = link_failing(community_id)
+    if probing and not take_probe(community_id):
+        return Outcome.BUSY
+    try:
+        limit = batch_limit(community_id, endpoint)
+        claim, records = claim_due(community_id, endpoint, limit)
+        if not records:
+            return Outcome.EMPTY
+        return send_city_batch(community, endpoint, records, claim, limit)
+    finally:
+        if probing:
+            LinkState.objects.filter(community_id=community_id).update(probe_until=None)
+
+
+def link_failing(community_id: int) -> bool:
+    """The last thing that happened on this community's link was an error."""
+    state = LinkState.objects.filter(community_id=community_id).values("last_error_at", "last_success_at").first()
+    return bool(state and state["last_error_at"] and (
+        state["last_success_at"] is None or state["last_error_at"] > state["last_success_at"]))
+
+
+def take_probe(community_id: int) -> bool:
+    now = timezone.now()
+    # Long enough for a login, an upload and its one resend; a dead prober's claim expires by itself.
+    hold = settings.UPLOAD_CONNECT_TIMEOUT * 3 + settings.UPLOAD_READ_TIMEOUT * 3 + 10
+    return bool(LinkState.objects.filter(community_id=community_id).filter(
+        Q(probe_until__isnull=True) | Q(probe_until__lt=now)).update(probe_until=now + timedelta(seconds=hold)))
 
 
 def drain(community_id: int, endpoint: str, budget_seconds: float | None = None) -> tuple[Outcome, int]:

@@ -11,7 +11,8 @@ Control API (JSON), used by the tests over HTTP:
 - ``POST /_sandbox/faults`` ``{"faults": {"_500": 0.2}}``: modes are ``expired_200`` / ``expired_401`` (the
   token is revoked and `_401` answered in an HTTP 200 / 401), ``_500``, ``502``, ``503``, ``slow`` (store, then
   wait ``slow_seconds`` before answering), ``drop`` (close the connection without storing) and ``drop_after``
-  (store, then close the connection: the portal never hears the answer)
+  (store, then close the connection: the portal never hears the answer), ``hang`` (wait ``slow_seconds``, store
+  nothing, close); ``"communities": ["CITY-X"]`` limits the faults to batches of those communities
 - ``POST /_sandbox/config`` ``{"token_lifetime": 3, "slow_seconds": 2, "credentials": ["cid:secret:user:pw"]}``
 - ``POST /_sandbox/reset`` forget records, batches, tokens and faults
 - ``POST /_sandbox/push-apply-access`` ``{"url": "http://portal/apply-access", "payload": {...}}`` pushes an
@@ -42,7 +43,7 @@ from urllib.parse import parse_qs, urlsplit
 from PIL import Image
 
 ENDPOINTS = ("person-inout-info", "image/people", "image/car")
-FAULT_MODES = ("expired_200", "expired_401", "_500", "502", "503", "slow", "drop", "drop_after")
+FAULT_MODES = ("expired_200", "expired_401", "_500", "502", "503", "slow", "drop", "drop_after", "hang")
 PASS_TYPES = {"USER", "PROPERTY_STAFF", "THE_WAITER", "VISITOR"}
 PLATE_TYPES = {f"{n:02d}" for n in range(1, 28)} | {"51", "52"}
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
@@ -68,6 +69,7 @@ class State:
         self.callbacks: list[dict] = []
         self.webhooks: list[dict] = []
         self.faults: dict[str, float] = {}
+        self.fault_communities: set[str] = set()
         self.logins = 0
         self.login_failures = 0
         self.rejected = 0
@@ -286,6 +288,13 @@ class Handler(BaseHTTPRequestHandler):
             self.state.unauthorized_answers += 1
         self._envelope("_401", "invalid_token", status=401 if http_401 else 200)
 
+    def _faulty_community(self, body: bytes) -> bool:
+        """Faults hit every community, or only those listed in fault_communities (by the batch's communityId)."""
+        if not self.state.fault_communities:
+            return True
+        match = re.search(rb'"communityId"\s*:\s*"([^"]*)"', body)
+        return bool(match) and match.group(1).decode("utf-8", "replace") in self.state.fault_communities
+
     def _fault(self) -> str | None:
         for mode, rate in self.state.faults.items():
             if random.random() < rate:
@@ -301,9 +310,12 @@ class Handler(BaseHTTPRequestHandler):
         with state.lock:
             expires = state.tokens.get(token)
             valid = expires is not None and expires > time.monotonic()
-            fault = self._fault()
+            fault = self._fault() if self._faulty_community(body) else None
             if fault in ("expired_200", "expired_401"):
                 state.tokens.pop(token, None)
+        if fault == "hang":
+            time.sleep(state.slow_seconds)
+            return self._drop()
         if not valid:
             # Both styles happen at the city: alternate so that the portal meets both.
             return self._unauthorized(http_401=state.unauthorized_answers % 2 == 1)
@@ -361,7 +373,8 @@ class Handler(BaseHTTPRequestHandler):
                 if unknown:
                     return self._send(400, {"error": f"unknown fault modes {sorted(unknown)}", "modes": FAULT_MODES})
                 state.faults = faults
-                return self._send(200, {"faults": state.faults})
+                state.fault_communities = set(data.get("communities") or [])
+                return self._send(200, {"faults": state.faults, "communities": sorted(state.fault_communities)})
             if action == "config":
                 if "token_lifetime" in data:
                     state.token_lifetime = float(data["token_lifetime"])
@@ -438,9 +451,9 @@ class SandboxClient:
     def webhooks(self) -> list[dict]:
         return self._call("GET", "/_sandbox/webhooks")["webhooks"]
 
-    def set_faults(self, faults: dict[str, float] | None = None) -> dict:
-        """{"503": 0.2, "_500": 0.2, ...}; None or {} clears them."""
-        return self._call("POST", "/_sandbox/faults", {"faults": faults or {}})
+    def set_faults(self, faults: dict[str, float] | None = None, communities: list[str] | None = None) -> dict:
+        """{"503": 0.2, "_500": 0.2, ...}; None or {} clears them. ``communities``: only their batches."""
+        return self._call("POST", "/_sandbox/faults", {"faults": faults or {}, "communities": communities or []})
 
     def configure(self, **config: object) -> dict:
         return self._call("POST", "/_sandbox/config", config)
