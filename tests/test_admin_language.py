@@ -40,3 +40,35 @@ def test_it_names_every_admin_model_in_chinese():
                         if not _CJK.search(str(model._meta.verbose_name_plural))
                         or not _CJK.search(str(model._meta.app_config.verbose_name))]
     assert untranslated == []
+
+
+def _catalogues() -> list:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    return sorted([*root.glob("locale/*/LC_MESSAGES/django.po"), *root.glob("*/locale/*/LC_MESSAGES/django.po")])
+
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)[sdfr]|\{(\w*)\}")
+
+
+def test_it_translates_every_string_with_the_same_placeholders():
+    import polib
+
+    catalogues = _catalogues()
+    assert len(catalogues) >= 5  # the project's and one per app
+    problems = []
+    for path in catalogues:
+        for entry in polib.pofile(str(path)):
+            if entry.obsolete:
+                continue
+            translations = list(entry.msgstr_plural.values()) if entry.msgid_plural else [entry.msgstr]
+            if "fuzzy" in entry.flags or not all(translations):
+                problems.append(f"{path.parent.parent.parent.parent.name}: untranslated {entry.msgid!r}")
+                continue
+            wanted = set(_PLACEHOLDER.findall(entry.msgid))
+            for text in translations:
+                if set(_PLACEHOLDER.findall(text)) - wanted or (not entry.msgid_plural and wanted - set(
+                        _PLACEHOLDER.findall(text))):
+                    problems.append(f"{path}: placeholders differ in {entry.msgid!r} → {text!r}")
+    assert problems == []
