@@ -289,6 +289,8 @@ PHOTO_FETCH_TOTAL_TIMEOUT = env.float("PHOTO_FETCH_TOTAL_TIMEOUT", default=30.0)
 PHOTO_FETCH_MAX_PIXELS = env.int("PHOTO_FETCH_MAX_PIXELS", default=40_000_000)
 PHOTO_FETCH_MAX_RETRIES = env.int("PHOTO_FETCH_MAX_RETRIES", default=5)
 PHOTO_FETCH_RETRY_BASE_SECONDS = env.float("PHOTO_FETCH_RETRY_BASE_SECONDS", default=30.0)
+# CA certificates for https photo URLs (a PEM file); empty: the Mozilla bundle (certifi).
+PHOTO_FETCH_CA_BUNDLE = env("PHOTO_FETCH_CA_BUNDLE", default="")
 # The guards' login page (/guard/login/): failures per phone number and address before a lock.
 GUARD_LOGIN_MAX_FAILURES = env.int("GUARD_LOGIN_MAX_FAILURES", default=5)
 GUARD_LOGIN_LOCK_SECONDS = env.int("GUARD_LOGIN_LOCK_SECONDS", default=900)

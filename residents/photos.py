@@ -117,7 +117,8 @@ def _open(url: str, deadline: float) -> urllib3.BaseHTTPResponse:
     if scheme == "https":
         pool = urllib3.HTTPSConnectionPool(str(address), port, timeout=timeout, retries=False, maxsize=1,
                                            server_hostname=host, assert_hostname=host,
-                                           cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
+                                           cert_reqs="CERT_REQUIRED",
+                                           ca_certs=settings.PHOTO_FETCH_CA_BUNDLE or certifi.where())
     else:
         pool = urllib3.HTTPConnectionPool(str(address), port, timeout=timeout, retries=False, maxsize=1)
     path = parts.path or "/"
@@ -127,6 +128,9 @@ def _open(url: str, deadline: float) -> urllib3.BaseHTTPResponse:
         return pool.urlopen("GET", path, headers={"Host": host_header, "Accept": "image/jpeg, image/png",
                                                   "User-Agent": "afxq-portal photo fetcher"},
                             redirect=False, retries=False, preload_content=False, assert_same_host=False)
+    except urllib3.exceptions.SSLError as exc:
+        # A certificate that does not verify, or does not name the host: not fixed by retrying soon.
+        raise PhotoRefused(f"{host}: TLS verification failed") from exc
     except urllib3.exceptions.HTTPError as exc:
         raise PhotoTemporaryError(f"{host}: {type(exc).__name__}") from exc
 

@@ -3,7 +3,9 @@ photo fetch and end-to-end tests."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import ssl
 import struct
 import threading
 import zlib
@@ -24,7 +26,9 @@ def huge_header_png(width: int = 50_000, height: int = 50_000) -> bytes:
 class PhotoServer:
     """A local HTTP server standing in for the city's photo host; counts the hits per path."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[str, str] | None = None) -> None:
+        """``tls``: (certificate file, key file) to serve https instead of http."""
+        self.scheme = "https" if tls else "http"
         self.hits: Counter[str] = Counter()
         self.routes = {
             "/ok.jpg": (200, "image/jpeg", jpeg_bytes(photo(640, 480))),
@@ -73,12 +77,16 @@ class PhotoServer:
                 self.wfile.write(body)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
     def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+        return f"{self.scheme}://{host}:{self.port}{path}"
 
     def close(self) -> None:
         self.httpd.shutdown()
@@ -89,3 +97,26 @@ def _gif() -> bytes:
     out = io.BytesIO()
     photo(100, 100).save(out, format="GIF")
     return out.getvalue()
+
+
+def self_signed_certificate(folder, host: str = "localhost") -> tuple[str, str]:  # noqa: ANN001 - a Path
+    """A certificate for ``host`` (DNS name) signed by itself; returns (certificate file, key file)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number())
+                   .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .sign(key, hashes.SHA256()))
+    cert_file, key_file = folder / "photo-host.pem", folder / "photo-host.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_file), str(key_file)

@@ -19,7 +19,7 @@ from PIL import Image
 from residents import photos
 from residents.models import Resident
 from tests.factories import make_id_card
-from tests.photo_server import PhotoServer
+from tests.photo_server import PhotoServer, self_signed_certificate
 from tests.photos import jpeg_bytes, photo
 from tests.processes import start_worker
 
@@ -140,6 +140,31 @@ def test_it_calls_a_closed_port_temporary(server: PhotoServer) -> None:
     closed.server_close()
     with pytest.raises(photos.PhotoTemporaryError):
         photos.fetch_photo(f"http://127.0.0.1:{port}/ok.jpg")
+
+
+# --- https: the checked address is connected to, the certificate is checked against the host name ---
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[PhotoServer, str]]:
+    cert, key = self_signed_certificate(tmp_path)
+    srv = PhotoServer(tls=(cert, key))
+    try:
+        yield srv, cert
+    finally:
+        srv.close()
+
+
+def test_it_fetches_over_https_checking_the_certificate(tls_server) -> None:  # noqa: ANN001
+    server, cert = tls_server
+    with override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=LOCAL, PHOTO_FETCH_CA_BUNDLE=cert):
+        jpeg = photos.fetch_photo(server.url("/ok.jpg", host="localhost"))
+        assert Image.open(io.BytesIO(jpeg)).size == (640, 480)
+        # The certificate names "localhost", not the address: asking by address fails verification.
+        assert "TLS verification failed" in refused(server.url("/ok.jpg"))
+    with override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=LOCAL):
+        # A certificate no trusted authority signed.
+        assert "TLS verification failed" in refused(server.url("/ok.jpg", host="localhost"))
+    assert server.hits["/ok.jpg"] == 1
 
 
 # --- accepted -----------------------------------------------------------------------------------
