@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import random
+import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -231,10 +233,8 @@ def post_with_token(community: Community, endpoint: str, body: bytes) -> client.
 
 
 def _new_batch(community: Community, endpoint: str, count: int, size: int) -> UploadBatch:
-    import socket
-
     return UploadBatch.objects.create(community=community, endpoint=endpoint, record_count=count, body_bytes=size,
-                                      worker=f"{socket.gethostname()}:{__import__('os').getpid()}")
+                                      worker=f"{socket.gethostname()}:{os.getpid()}")
 
 
 def _finish(batch: UploadBatch, answer: client.Answer | None, error: str = "") -> None:
