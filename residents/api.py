@@ -68,6 +68,8 @@ def envelope_exception_handler(exc: Exception, context: dict) -> Response:
     """DRF's handler for this view: everything DRF raises (throttling, a wrong method...) and
     anything unexpected becomes the envelope, never an HTML page."""
     if isinstance(exc, exceptions.Throttled):
+        request = context.get("request")
+        logger.warning("apply-access call refused: rate limit (from %s)", client_address(request) if request else "?")
         return envelope(0, _("too many calls, retry in %(s)d seconds") % {"s": exc.wait or 1}, 429)
     if isinstance(exc, exceptions.MethodNotAllowed):
         return envelope(0, _("only POST is accepted"), 405)
