@@ -141,10 +141,14 @@ class CommunityAdmin(ScopedModelAdmin):
             point_count=Count("points", distinct=True),
             mismatch_count=Count("points", filter=POINT_MISMATCH, distinct=True))
 
+    # Only platform administrators change these: the communityId ties a community to the city's data, and
+    # the workers post to the two URLs (staff could otherwise aim our servers at any internal address);
+    # halted uploads are resumed from the link page, which records who did it.
+    PLATFORM_FIELDS = ("city_id", "push_address", "registration_callback_url", "uploads_halted_reason")
+
     def get_readonly_fields(self, request: HttpRequest, obj: Community | None = None) -> list[str]:
-        # The communityId ties a community to the city's data: only platform administrators change it.
         fields = list(super().get_readonly_fields(request, obj))
-        return fields if request.user.is_superuser else [*fields, "city_id"]
+        return fields if request.user.is_superuser else [*fields, *self.PLATFORM_FIELDS]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return request.user.is_active and request.user.is_superuser

@@ -118,3 +118,27 @@ def test_it_ignores_a_tampered_inline_row_of_another_community(client, alice, co
     client.post(_change_url(community_a), data)
     theirs.refresh_from_db()
     assert (theirs.name, theirs.community_id) == ("李工", community_b.pk)
+
+
+def test_it_leaves_integration_settings_to_platform_administrators(client, alice, root, community_a):  # noqa: ANN001
+    """The communityId and the URLs our workers post to are not for property staff to change."""
+    url = _change_url(community_a)
+    client.force_login(alice)
+    page = client.get(url)
+    form = page.context["adminform"].form
+    assert {"city_id", "push_address", "registration_callback_url", "uploads_halted_reason"}.isdisjoint(form.fields)
+    data = admin_post_data(page)
+    data.update({"city_id": "CITY-HIJACK", "registration_callback_url": "http://127.0.0.1:6379/",
+                 "push_address": "http://10.0.0.1/", "name": "锦江花园二期"})
+    assert client.post(url, data).status_code == 302
+    community_a.refresh_from_db()
+    assert community_a.name == "锦江花园二期"  # what staff may change is saved
+    assert (community_a.city_id, community_a.registration_callback_url, community_a.push_address) == ("CITY-A", "", "")
+
+    client.force_login(root)
+    page = client.get(url)
+    data = admin_post_data(page)
+    data["registration_callback_url"] = "http://192.168.1.20:8080/callback"
+    assert client.post(url, data).status_code == 302
+    community_a.refresh_from_db()
+    assert community_a.registration_callback_url == "http://192.168.1.20:8080/callback"
