@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from afxq_portal.pii import mask_id_card, mask_phone, mask_text
 from devices.models import MonitoringPoint
 
+from .addresses import AddressError, parse_seven_segment
 from .admin_scope import (
     ScopedModelAdmin,
     ScopedStackedInline,
@@ -199,6 +200,19 @@ class RoomAdmin(ScopedModelAdmin):
     @admin.display(description=_("community"), ordering="building__community__name")
     def community(self, room: Room) -> Community:
         return room.building.community
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Room], search_term: str):  # noqa: ANN201
+        # Staff paste addresses as the city and the residents write them: find the room of a 7-segment address.
+        try:
+            address = parse_seven_segment(search_term)
+        except AddressError:
+            return super().get_search_results(request, queryset, search_term)
+        standard = address.standard
+        return queryset.filter(
+            building__community__province=standard.province, building__community__city=standard.city,
+            building__community__district=standard.district, building__community__street=standard.street,
+            building__number=address.building, unit=address.unit, floor=address.floor, number=address.room,
+        ), False
 
     @admin.action(description=_("Confirm the selected rooms"))
     def confirm_rooms(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001

@@ -129,3 +129,15 @@ def test_it_refuses_to_import_names_into_another_community(client, alice, commun
     assert "community" in response.context["form"].errors
     theirs.refresh_from_db()
     assert theirs.provincial_name == "北门"
+
+
+def test_it_finds_a_room_by_its_7_segment_address(client, alice, community_a, community_b):  # noqa: ANN001
+    wanted = RoomFactory(building=BuildingFactory(community=community_a, number="2"), unit="1", floor="31", number="06")
+    RoomFactory(building=wanted.building, unit="1", floor="31", number="07")
+    RoomFactory(building=BuildingFactory(community=community_b, number="2"), unit="1", floor="31", number="06")
+    client.force_login(alice)
+    url = reverse("admin:communities_room_changelist")
+    found = client.get(url, {"q": "四川省成都市锦江区观音桥55号2栋1单元31层０６号"}).context["cl"].result_list
+    assert [room.pk for room in found] == [wanted.pk]
+    assert client.get(url, {"q": "四川省成都市青羊区草市街1号2栋1单元31楼06号"}).context["cl"].result_list.count() == 0
+    assert client.get(url, {"q": "2"}).context["cl"].result_list.count() == 2  # plain search still works
