@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from afxq_portal.pii import mask_id_card, mask_phone, mask_text
 from devices.models import MonitoringPoint
 
+from . import services
 from .addresses import AddressError, parse_seven_segment
 from .admin_scope import (
     ScopedModelAdmin,
@@ -239,6 +240,13 @@ class GuardAdmin(ScopedModelAdmin):
     @admin.display(description=_("active"), boolean=True)
     def is_active(self, guard: Guard) -> bool:
         return guard.user.is_active
+
+    def delete_model(self, request: HttpRequest, guard: Guard) -> None:
+        services.remove_guard(guard, acting_user=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Guard]) -> None:
+        for guard in queryset.select_related("user"):
+            services.remove_guard(guard, acting_user=request.user)
 
 
 @admin.register(Membership)

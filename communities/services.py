@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 
 from devices.models import MonitoringPoint
 
 from .addresses import parse_standard_address
-from .models import Community, SiteCredential
+from .models import Community, Guard, SiteCredential
 
 
 @dataclass(frozen=True)
@@ -98,3 +99,15 @@ def configure_community(
             point.number, point.kind = spec.number, spec.kind
             _save_point(point, spec)
     return community, changes
+
+
+@transaction.atomic
+def remove_guard(guard: Guard, *, acting_user: AbstractBaseUser | None) -> None:
+    """Delete a guard but keep its login, deactivated and renamed: the reviews it made keep their
+    author, and its phone number (the login's username) is free for a new guard."""
+    user = guard.user
+    guard.delete()
+    user.is_active = False
+    user.username = f"removed-guard-{user.pk}"
+    user.set_unusable_password()
+    user.save(update_fields=["is_active", "username", "password"])
