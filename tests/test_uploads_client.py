@@ -210,3 +210,30 @@ def test_it_keeps_the_token_encrypted_in_the_database_without_redis(community):
     assert store.get(community.pk) == "secret-token"
     store.drop(community.pk, "secret-token")
     assert store.get(community.pk) is None
+
+
+@pytest.mark.django_db(transaction=True)
+@responses.activate
+def test_it_logs_in_once_when_many_workers_find_no_token_at_once(community):
+    from django.db import connection
+
+    def slow_login(request):  # noqa: ANN001, ANN202
+        time.sleep(0.3)  # the city takes its time: everyone else arrives meanwhile
+        return 200, {}, json.dumps(token_answer("shared"))
+
+    login = responses.add_callback(responses.POST, TOKEN_URL, callback=slow_login)
+    tokens: list[str] = []
+
+    def worker() -> None:
+        try:
+            tokens.append(client.get_token(community, wait_seconds=10))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert tokens == ["shared"] * 12
+    assert login.call_count == 1
