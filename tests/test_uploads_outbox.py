@@ -216,3 +216,19 @@ def test_it_isolates_a_record_the_city_refuses_by_halving_the_batch(community, s
     assert set(sent.values_list("attempts", flat=True)) == {1}
     assert len(upload.calls) < 30
     assert outbox.batch_limit(community.pk, Endpoint.PASS_RECORD) == 50  # back to full batches
+
+
+def test_it_keeps_the_record_when_the_broker_is_down(community, monkeypatch, django_capture_on_commit_callbacks):
+    from kombu.exceptions import OperationalError
+
+    from afxq_portal.celery_app import app
+
+    def broker_down(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(app, "send_task", broker_down)
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        record = enqueue(community, 1)[0]
+    # The producer's transaction committed; the row waits for the sweep.
+    assert OutboxRecord.objects.get(pk=record.pk).status == OutboxRecord.Status.PENDING
+    assert outbox.due_pairs() == [(community.pk, Endpoint.PASS_RECORD)]

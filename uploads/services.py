@@ -61,7 +61,8 @@ def nudge_drain(community_id: int, endpoint: str) -> None:
     from afxq_portal.celery_app import app
 
     try:
-        app.send_task(DRAIN_TASK, args=[community_id, endpoint])
+        # No publish retries: a producer's request must not wait on a dead broker; the sweep covers it.
+        app.send_task(DRAIN_TASK, args=[community_id, endpoint], retry=False)
     except Exception:  # the broker is down: the sweep will pick the rows up
         import logging
 
