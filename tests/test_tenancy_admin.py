@@ -94,6 +94,8 @@ BUILDERS: dict[str, Builder] = {
     "devices.Device": lambda community, tag: issue_device_key(
         point=PointFactory(community=community), name=f"panel-{tag}", acting_user=None)[0],
     "devices.DeviceEvent": _device_event,
+    "security.AuditEvent": lambda community, tag: apps.get_model("security.AuditEvent").objects.create(
+        kind=apps.get_model("security.AuditEvent").Kind.values[0], username=f"audit-{tag}", community=community),
     "uploads.LinkState": lambda community, tag: apps.get_model("uploads.LinkState").objects.get_or_create(
         community=community, defaults={"last_error": f"link-{tag}"})[0],
     "uploads.OutboxRecord": lambda community, tag: OutboxRecord.objects.create(
