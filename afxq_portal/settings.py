@@ -314,6 +314,8 @@ UPLOAD_DRAIN_BUDGET_SECONDS = env.float("UPLOAD_DRAIN_BUDGET_SECONDS", default=6
 UPLOAD_LOGIN_LOCK_SECONDS = env.float("UPLOAD_LOGIN_LOCK_SECONDS", default=30.0)
 UPLOAD_SWEEP_SECONDS = env.float("UPLOAD_SWEEP_SECONDS", default=15.0)
 UPLOAD_RETENTION_DAYS = env.float("UPLOAD_RETENTION_DAYS", default=30.0)
+# Images of sent records (faces, plates) are deleted sooner than the rows: they have served their purpose.
+UPLOAD_SENT_IMAGE_RETENTION_DAYS = env.float("UPLOAD_SENT_IMAGE_RETENTION_DAYS", default=1.0)
 UPLOAD_DEAD_RETENTION_DAYS = env.float("UPLOAD_DEAD_RETENTION_DAYS", default=90.0)
 # The manual does not say whether licensePlateType is a number or a two-digit string: "number" or "string".
 CITY_PLATE_TYPE_FORMAT = env("CITY_PLATE_TYPE_FORMAT", default="number")

@@ -159,16 +159,22 @@ def test_it_marks_callbacks_sent_with_a_note_when_there_is_no_url(community):
 def test_it_purges_sent_rows_and_their_images_after_the_retention(community, settings):
     settings.UPLOAD_RETENTION_DAYS = 30
     settings.UPLOAD_DEAD_RETENTION_DAYS = 90
+    settings.UPLOAD_SENT_IMAGE_RETENTION_DAYS = 1
     old, recent, dead, pending = enqueue(community, 4)
+    just_sent = enqueue(community, 1)[0]
+    OutboxRecord.objects.filter(pk=just_sent.pk).update(status=OutboxRecord.Status.SENT, sent_at=timezone.now())
     OutboxRecord.objects.filter(pk__in=[old.pk, recent.pk]).update(status=OutboxRecord.Status.SENT)
     OutboxRecord.objects.filter(pk=old.pk).update(sent_at=timezone.now() - timedelta(days=31))
     OutboxRecord.objects.filter(pk=recent.pk).update(sent_at=timezone.now() - timedelta(days=29))
     OutboxRecord.objects.filter(pk=dead.pk).update(status=OutboxRecord.Status.DEAD,
                                                    created_at=timezone.now() - timedelta(days=60))
     assert tasks.purge_outbox() == 1
-    assert set(OutboxRecord.objects.values_list("pk", flat=True)) == {recent.pk, dead.pk, pending.pk}
+    assert set(OutboxRecord.objects.values_list("pk", flat=True)) == {recent.pk, dead.pk, pending.pk, just_sent.pk}
     assert not any(default_storage.exists(p) for p in old.images.values())
-    assert all(default_storage.exists(p) for p in recent.images.values())
+    # A row sent 29 days ago stays, without its images; one sent just now keeps them; unsent rows keep theirs.
+    assert not any(default_storage.exists(p) for p in recent.images.values())
+    assert OutboxRecord.objects.get(pk=recent.pk).images == {}
+    assert all(default_storage.exists(p) for r in (just_sent, dead, pending) for p in r.images.values())
 
 
 def test_it_nudges_once_per_community_and_endpoint_per_transaction(community, django_capture_on_commit_callbacks):

@@ -44,9 +44,11 @@ def check_links() -> dict[str, str]:
 
 @shared_task(name="uploads.purge_outbox")
 def purge_outbox() -> int:
-    """Retention: sent rows (and their images) after UPLOAD_RETENTION_DAYS, dead letters after
+    """Retention: the images of sent rows after UPLOAD_SENT_IMAGE_RETENTION_DAYS (faces of passers-by are kept
+    no longer than their purpose needs), sent rows after UPLOAD_RETENTION_DAYS, dead letters after
     UPLOAD_DEAD_RETENTION_DAYS, batches once no row refers to them and they are as old."""
     now = timezone.now()
+    drop_sent_images(now - timedelta(days=settings.UPLOAD_SENT_IMAGE_RETENTION_DAYS))
     purged = purge_rows(OutboxRecord.objects.filter(
         status=OutboxRecord.Status.SENT, sent_at__lt=now - timedelta(days=settings.UPLOAD_RETENTION_DAYS)))
     purged += purge_rows(OutboxRecord.objects.filter(
@@ -69,4 +71,23 @@ def purge_rows(queryset, chunk: int = 1000) -> int:  # noqa: ANN001
                 except OSError:
                     log.warning("could not delete outbox image %s", path)
         OutboxRecord.objects.filter(id__in=[r[0] for r in rows]).delete()
+        total += len(rows)
+
+
+def drop_sent_images(before, chunk: int = 1000) -> int:  # noqa: ANN001
+    """Delete the image files of rows sent before ``before``; the rows stay (for monitoring) until their
+    own retention, with no images."""
+    total = 0
+    while True:
+        rows = list(OutboxRecord.objects.filter(status=OutboxRecord.Status.SENT, sent_at__lt=before)
+                    .exclude(images={}).values_list("id", "images")[:chunk])
+        if not rows:
+            return total
+        for _id, images in rows:
+            for path in (images or {}).values():
+                try:
+                    default_storage.delete(path)
+                except OSError:
+                    log.warning("could not delete outbox image %s", path)
+        OutboxRecord.objects.filter(id__in=[r[0] for r in rows]).update(images={})
         total += len(rows)
