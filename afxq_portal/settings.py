@@ -161,13 +161,15 @@ CELERY_BROKER_FOLDER = env.path("CELERY_BROKER_FOLDER", default=BASE_DIR / "var"
 if TESTING and CELERY_BROKER_URL == "filesystem://" and "CELERY_BROKER_FOLDER" not in os.environ:
     CELERY_BROKER_FOLDER = Path(tempfile.gettempdir()) / f"afxq-test-broker-{RUN_ID}"
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (Path(CELERY_BROKER_FOLDER) / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(Path(CELERY_BROKER_FOLDER) / "queue"),
         "data_folder_out": str(Path(CELERY_BROKER_FOLDER) / "queue"),
         "processed_folder": str(Path(CELERY_BROKER_FOLDER) / "processed"),
         "store_processed": False,
+        # Fanout/pidbox exchange files; kombu's default is ./control in the current directory.
+        "control_folder": str(Path(CELERY_BROKER_FOLDER) / "control"),
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
@@ -253,6 +255,37 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
+}
+
+# Production: LOG_FORMAT=json prints one JSON object per line on stdout (afxq_portal.logs), still through
+# the masking filter; the default is the plain format on stderr.
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
+LOGGING["formatters"]["json"] = {"()": "afxq_portal.logs.JsonFormatter"}
+if LOG_FORMAT == "json":
+    LOGGING["handlers"]["console"].update({"formatter": "json", "stream": "ext://sys.stdout"})
+
+# --- Security pass (security/): audit log, admin login throttling, the OpenAPI schema -----------------
+INSTALLED_APPS += ["drf_spectacular", "security"]
+# The admin login (like the guards' page, residents.forms): failures per username and address before a lock.
+ADMIN_LOGIN_MAX_FAILURES = env.int("ADMIN_LOGIN_MAX_FAILURES", default=5)
+ADMIN_LOGIN_LOCK_SECONDS = env.int("ADMIN_LOGIN_LOCK_SECONDS", default=900)
+# Sessions end with the browser as well as after SESSION_COOKIE_AGE: admin and guard pages are used on shared
+# machines and phones. Cookies are never sent cross-site (Lax) and the CSRF token lives in the session
+# cookie's companion cookie only over HTTPS in production (CSRF_COOKIE_SECURE above).
+SESSION_EXPIRE_AT_BROWSER_CLOSE = env.bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", default=True)
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "drf_spectacular.openapi.AutoSchema"
+SPECTACULAR_SETTINGS = {
+    "TITLE": "afxq-portal API",
+    "DESCRIPTION": "apply-access (the city pushes people) and the device API (face panels, snapshot cameras).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAdminUser"],
+    # The views read their bodies themselves, so the request and answer schemas are written out in one place.
+    "OAS_VERSION": "3.1.0",
+    "PREPROCESSING_HOOKS": ["security.schema.drop_hand_read_views"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "security.schema.contract_schemas"],
 }
 
 # --- Excel import and export (residents/excel) -------------------------------------------------
