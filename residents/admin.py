@@ -186,6 +186,10 @@ class ApplyAccessCallAdmin(ScopedModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+        # A record of what the city sent: only the retention sweep (or a platform administrator) deletes it.
+        return request.user.is_active and request.user.is_superuser
+
 
 # Excel import jobs, templates and exports (residents/excel/admin.py).
 from .excel import admin as excel_admin  # noqa: E402, F401

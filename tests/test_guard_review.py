@@ -194,6 +194,9 @@ def test_it_keeps_apply_access_calls_of_a_away_from_staff_of_b(charlie, alice, c
     assert "YW-SECRET" not in logged_in(charlie).get("/admin/residents/applyaccesscall/").content.decode()
     assert logged_in(charlie).get(f"/admin/residents/applyaccesscall/{call.pk}/change/").status_code in (302, 404)
     assert "YW-SECRET" in logged_in(alice).get("/admin/residents/applyaccesscall/").content.decode()
+    # Staff read the calls of their communities; they cannot delete the record of what the city sent.
+    assert logged_in(alice).post(f"/admin/residents/applyaccesscall/{call.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert ApplyAccessCall.objects.filter(pk=call.pk).exists()
 
 
 # --- the staff's admin queue ---------------------------------------------------------------------------
