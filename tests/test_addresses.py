@@ -1,4 +1,5 @@
 import pytest
+from django.utils import translation
 
 from communities.addresses import AddressError, parse_seven_segment, parse_standard_address
 from tests.factories import RoomFactory
@@ -19,7 +20,9 @@ def test_it_accepts_floor_written_as_ceng_and_full_width_digits():
 
 
 def test_it_refuses_a_standard_address_where_seven_segments_are_needed():
-    with pytest.raises(AddressError, match="7"):
+    with translation.override("en"), pytest.raises(AddressError, match="is not a 7-segment address"):
+        parse_seven_segment("四川省成都市锦江区观音桥55号")
+    with translation.override("zh-hans"), pytest.raises(AddressError, match="不是七段式地址"):
         parse_seven_segment("四川省成都市锦江区观音桥55号")
 
 
