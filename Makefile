@@ -44,3 +44,9 @@ system-deps:
 
 clean:
 	rm -rf $(VENV) var test-output staticfiles
+
+## The production stack on this machine (gunicorn + Celery worker + one beat + sandbox city, on PostgreSQL
+## and Redis DBs 10/11, DJANGO_PRODUCTION=1) and a smoke test through it. See docs/deploy.md.
+.PHONY: prod-check
+prod-check: $(STAMP) messages
+	$(PY) scripts/prod_check.py

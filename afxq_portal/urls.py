@@ -10,6 +10,8 @@ urlpatterns = [
     # POST /apply-access (the city), the guards' review pages, protected photos.
     path("", include("residents.urls")),
     path("api/v1/devices/", include("devices.urls")),
+    # The OpenAPI schema (staff only) of the APIs above.
+    path("", include("security.urls")),
 ]
 
 if settings.DEBUG:

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 from communities.admin_scope import ScopedModelAdmin, scoped_queryset
 from communities.models import Community
 from communities.tenancy import managed_communities
+from security.services import record_event
 
 from .exports import EXPORTS
 from .models import ExportLog, ImportJob
@@ -161,6 +162,9 @@ class ImportJobAdmin(ScopedModelAdmin):
             raise PermissionDenied
         stem = Path(job.original_name).stem
         suffix = "导入结果" if job.status == ImportJob.Status.DONE else "检查结果"
+        # The result copy holds the uploaded ID numbers and phones in clear: an export of personal data.
+        record_event("export", request=request, user=request.user, community=job.community,
+                     detail=f"import result of job {job.pk}")
         return _download(job.result_file.open("rb"), f"{stem}-{suffix}.xlsx")
 
     def template_view(self, request: HttpRequest, community_id: int) -> FileResponse:

@@ -22,6 +22,7 @@ from openpyxl.utils import get_column_letter
 from afxq_portal.pii import mask_id_card, mask_phone, mask_text
 from communities.models import Community
 from devices.models import MonitoringPoint
+from security.services import record_export
 
 from ..models import Resident
 from .columns import COLUMNS, PERSON_TYPE_WORD, SEX_WORD
@@ -39,6 +40,8 @@ def may_see_pii(user: AbstractBaseUser | None) -> bool:
 
 def _audit(community: Community, user: AbstractBaseUser | None, kind: str, rows: int, in_clear: bool) -> None:
     ExportLog.objects.create(community=community, user=user, kind=kind, rows=rows, in_clear=in_clear)
+    # The platform-wide audit log (security app) too: superusers see every export of personal data there.
+    record_export(community=community, user=user, kind=kind, rows=rows, in_clear=in_clear)
     log.info("export %s of community %s by %s: %d rows, in clear: %s", kind, community.city_id,
              getattr(user, "username", "shell"), rows, in_clear)
 
