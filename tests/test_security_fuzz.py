@@ -72,28 +72,32 @@ def test_it_serves_the_schema_to_staff_only(alice, gary, community_a):
     assert {"/apply-access", "/api/v1/devices/pass-events", "/api/v1/devices/faces"} <= set(answer.json()["paths"])
 
 
+def fuzz(operation, mode: GenerationMode, key: str, photo_id: int, base_url: str):  # noqa: ANN001, ANN201
+    session = requests.Session()
+
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(case=operation.as_strategy(generation_mode=mode), with_key=st.booleans())
+    def call(case, with_key: bool) -> None:  # noqa: ANN001
+        if operation.path.endswith("/photo") and with_key:
+            case.path_parameters = {"id": photo_id}
+        # Half the calls with a valid key (the endpoint's logic), half with whatever was drawn (auth parsing).
+        headers = {"Authorization": f"Token {key}"} if with_key else {}
+        response = case.call(base_url=base_url, session=session, headers=headers)
+        assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text[:300]}"
+        if assert_in_envelope(operation.path, response):
+            case.validate_response(response, checks=CHECKS)
+
+    return call
+
+
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_it_answers_every_fuzzed_call_in_its_envelope_without_a_server_error(live_server, api_schema, community_a,
                                                                              mode):
     keys = {kind: make_device(community_a, kind)[1] for kind in MonitoringPoint.Kind.values}
     resident = ResidentFactory(community=community_a, status="active")
-    session = requests.Session()
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) == 6
     for operation in operations:
         key = keys[KIND_OF.get(operation.path, MonitoringPoint.Kind.FACE_PANEL)]
-
-        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck))
-        @given(case=operation.as_strategy(generation_mode=mode), with_key=st.booleans())
-        def call(case, with_key: bool, operation=operation, key=key) -> None:  # noqa: ANN001
-            if operation.path.endswith("/photo") and with_key:
-                case.path_parameters = {"id": resident.pk}
-            # Half the calls with a valid key (the endpoint's logic), half with whatever was drawn (auth parsing).
-            headers = {"Authorization": f"Token {key}"} if with_key else {}
-            response = case.call(base_url=live_server.url, session=session, headers=headers)
-            assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text[:300]}"
-            if assert_in_envelope(operation.path, response):
-                case.validate_response(response, checks=CHECKS)
-
-        call()
+        fuzz(operation, mode, key, resident.pk, live_server.url)()
