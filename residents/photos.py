@@ -76,14 +76,15 @@ def address_problem(address: IPAddress, allowed: Iterable = ()) -> str | None:
     return None
 
 
-def resolve_checked(host: str, port: int) -> IPAddress:
-    """Resolve ``host`` once and return an address to connect to; refuse if ANY answer is forbidden
-    (a name answering both a public and a private address is an attack, not a fallback)."""
+def resolve_checked(host: str, port: int) -> list[IPAddress]:
+    """Resolve ``host`` once and return the addresses to connect to, in DNS order; refuse if ANY
+    answer is forbidden (a name answering both a public and a private address is an attack, not a
+    fallback)."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise PhotoTemporaryError(f"cannot resolve {host}: {exc}") from exc
-    addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+    addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos))
     if not addresses:
         raise PhotoTemporaryError(f"{host} has no address")
     allowed = allowed_networks()
@@ -91,7 +92,7 @@ def resolve_checked(host: str, port: int) -> IPAddress:
         problem = address_problem(address, allowed)
         if problem:
             raise PhotoRefused(f"{host}: {problem}")
-    return addresses[0]
+    return addresses
 
 
 def _open(url: str, deadline: float) -> urllib3.BaseHTTPResponse:
@@ -105,13 +106,27 @@ def _open(url: str, deadline: float) -> urllib3.BaseHTTPResponse:
         raise PhotoRefused(f"bad URL: {exc}") from exc
     if not host or parts.username or parts.password:
         raise PhotoRefused("URL without a host, or with credentials")
-    address = resolve_checked(host, port)
-    remaining = max(0.1, deadline - time.monotonic())
-    timeout = urllib3.Timeout(connect=min(settings.PHOTO_FETCH_CONNECT_TIMEOUT, remaining),
-                              read=min(settings.PHOTO_FETCH_READ_TIMEOUT, remaining))
     host_header = f"[{host}]" if ":" in host else host
     if parts.port:
         host_header += f":{parts.port}"
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    error: Exception | None = None
+    # Each checked address in turn (an IPv6 answer on a host without IPv6 must not lose the photo).
+    for address in resolve_checked(host, port):
+        try:
+            return _get(scheme, host, host_header, address, port, path, deadline)
+        except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError) as exc:
+            error = exc
+    raise PhotoTemporaryError(f"{host}: cannot connect ({type(error).__name__})") from error
+
+
+def _get(scheme: str, host: str, host_header: str, address: IPAddress, port: int, path: str,
+         deadline: float) -> urllib3.BaseHTTPResponse:
+    remaining = max(0.1, deadline - time.monotonic())
+    timeout = urllib3.Timeout(connect=min(settings.PHOTO_FETCH_CONNECT_TIMEOUT, remaining),
+                              read=min(settings.PHOTO_FETCH_READ_TIMEOUT, remaining))
     # Connect to the address we checked, naming the host in the Host header and for TLS (SNI and
     # certificate check), so DNS cannot change between the check and the connection.
     if scheme == "https":
@@ -121,13 +136,12 @@ def _open(url: str, deadline: float) -> urllib3.BaseHTTPResponse:
                                            ca_certs=settings.PHOTO_FETCH_CA_BUNDLE or certifi.where())
     else:
         pool = urllib3.HTTPConnectionPool(str(address), port, timeout=timeout, retries=False, maxsize=1)
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
     try:
         return pool.urlopen("GET", path, headers={"Host": host_header, "Accept": "image/jpeg, image/png",
                                                   "User-Agent": "afxq-portal photo fetcher"},
                             redirect=False, retries=False, preload_content=False, assert_same_host=False)
+    except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError):
+        raise  # the caller tries the next address
     except urllib3.exceptions.SSLError as exc:
         # A certificate that does not verify, or does not name the host: not fixed by retrying soon.
         raise PhotoRefused(f"{host}: TLS verification failed") from exc

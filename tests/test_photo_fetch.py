@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -140,6 +141,29 @@ def test_it_calls_a_closed_port_temporary(server: PhotoServer) -> None:
     closed.server_close()
     with pytest.raises(photos.PhotoTemporaryError):
         photos.fetch_photo(f"http://127.0.0.1:{port}/ok.jpg")
+
+
+@override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=["127.0.0.0/8"])
+def test_it_tries_each_checked_address_in_turn(server: PhotoServer, monkeypatch) -> None:  # noqa: ANN001
+    # DNS (the unit's edge) answers two addresses; nothing listens on the first (127.0.0.2).
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if host != "photos.test":  # the connection itself resolves the address literal
+            return real(host, port, *args, **kwargs)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port)) for ip in ("127.0.0.2", "127.0.0.1")]
+
+    monkeypatch.setattr(photos.socket, "getaddrinfo", getaddrinfo)
+    jpeg = photos.fetch_photo(server.url("/ok.jpg", host="photos.test"))
+    assert Image.open(io.BytesIO(jpeg)).size == (640, 480)
+
+
+def test_it_refuses_a_name_answering_a_forbidden_address_among_others(monkeypatch) -> None:  # noqa: ANN001
+    def getaddrinfo(host, port, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port)) for ip in ("93.184.216.34", "10.0.0.1")]
+
+    monkeypatch.setattr(photos.socket, "getaddrinfo", getaddrinfo)
+    assert "10.0.0.1 is private" in refused("http://photos.test/p.jpg")
 
 
 # --- https: the checked address is connected to, the certificate is checked against the host name ---
