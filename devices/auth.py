@@ -11,6 +11,8 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from security.services import client_ip
+
 from .keys import device_for_key
 from .models import Device
 
@@ -62,7 +64,8 @@ class DeviceKeyAuthentication(BaseAuthentication):
 
 def record_contact(device: Device, request: Request) -> None:
     now = timezone.now()
-    address = request.META.get("REMOTE_ADDR") or None
+    # Behind a trusted reverse proxy, the device's own address (the same rule as the rest of the portal).
+    address = client_ip(request._request)
     if device.last_seen_at and now - device.last_seen_at < LAST_SEEN_RESOLUTION and device.last_seen_ip == address:
         return
     Device.objects.filter(pk=device.pk).update(last_seen_at=now, last_seen_ip=address)

@@ -121,3 +121,11 @@ def test_it_purges_device_events_after_the_retention(community_a, settings) -> N
     assert list(DeviceEvent.objects.values_list("pk", flat=True)) == [recent.pk]
     settings.DEVICE_EVENT_RETENTION_DAYS = 0
     assert purge_device_events() == 1
+
+
+def test_it_records_the_device_address_behind_a_trusted_proxy(client, community_a, settings) -> None:  # noqa: ANN001
+    settings.APPLY_ACCESS_TRUSTED_PROXIES = ["127.0.0.1/32"]
+    device, key = make_device(community_a)
+    client.get(FACES_URL, REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="1.2.3.4, 10.9.8.7", **auth(key))
+    device.refresh_from_db()
+    assert device.last_seen_ip == "10.9.8.7"  # the right-most hop that is not the proxy
