@@ -129,6 +129,7 @@ def face_page(community_id: int, since: str | None, limit: int = DEFAULT_PAGE) -
             removed.append((item.pk, item.status))
     # Nothing (more) to deliver: the next poll starts where this one looked up to, so that the cursor
     # of a quiet community keeps moving and never ages past the tombstone retention.
-    next_cursor = page[-1][0] if more else max(page[-1][0] if page else Cursor(EPOCH, RESIDENT, 0),
-                                               Cursor(until, TOMBSTONE, 0))
+    # Never backwards either (a longer settle window than at the last poll).
+    floor = page[-1][0] if page else (cursor or Cursor(EPOCH, RESIDENT, 0))
+    next_cursor = page[-1][0] if more else max(floor, Cursor(until, TOMBSTONE, 0))
     return FacePage(faces, removed, next_cursor, more)

@@ -202,3 +202,12 @@ def test_it_purges_old_tombstones(community_a) -> None:  # noqa: ANN001
     FaceTombstone.objects.create(community=community_a, resident_id=999, deleted_at=timezone.now() - timedelta(days=40))
     assert purge_face_tombstones() == 1
     assert list(FaceTombstone.objects.values_list("resident_id", flat=True)) == [recent_pk]
+
+
+def test_it_never_moves_a_cursor_backwards(client, panel, community_a, settings) -> None:  # noqa: ANN001
+    _device, key = panel
+    ResidentFactory(community=community_a)
+    cursor = get_faces(client, key)["cursor"]
+    settings.DEVICE_FACE_LIST_SETTLE_SECONDS = 3600  # now the feed looks an hour less far
+    body = get_faces(client, key, cursor)
+    assert body["faces"] == [] and body["cursor"] == cursor
