@@ -142,3 +142,15 @@ def wait_for_webhooks(sandbox, count: int, timeout: float = 60) -> list[dict]:  
         time.sleep(0.3)
     pytest.fail(f"{count} webhook(s) expected, got {sandbox.webhooks()}; outbox "
                 f"{list(OutboxRecord.objects.values_list('status', 'last_error')[:3])}")
+
+
+def test_it_does_not_call_the_city_link_down_for_a_stuck_registration_callback(community_a, settings):
+    from uploads.alerts import check_link
+
+    settings.LINK_DOWN_AFTER_SECONDS = 60
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    OutboxRecord.objects.create(community=community_a, endpoint=Endpoint.REGISTRATION_CALLBACK,
+                                fields={"ywlsh": "YW1"}, created_at=an_hour_ago)
+    assert check_link(community_a) == LinkState.Alert.UP
+    add_rows(community_a, OutboxRecord.Status.PENDING, 1, created_at=an_hour_ago)
+    assert check_link(community_a) == LinkState.Alert.DOWN

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from communities.models import Community, SupportContact
 
-from .models import LinkState, OutboxRecord
+from .models import Endpoint, LinkState, OutboxRecord
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,9 @@ def link_is_down(community: Community, state: LinkState, now=None) -> bool:  # n
     if community.uploads_halted_reason:
         return True
     now = now or timezone.now()
-    oldest = OutboxRecord.objects.filter(community=community, status__in=BACKLOG_STATUSES).aggregate(
-        oldest=Min("created_at"))["oldest"]
+    # The city's endpoints only: registration callbacks go elsewhere and do not say the city link is down.
+    oldest = OutboxRecord.objects.filter(community=community, status__in=BACKLOG_STATUSES).exclude(
+        endpoint=Endpoint.REGISTRATION_CALLBACK).aggregate(oldest=Min("created_at"))["oldest"]
     if oldest is None:
         return False
     reference = max(filter(None, [state.last_success_at, oldest]))
