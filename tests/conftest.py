@@ -16,6 +16,18 @@ from tests.factories import CommunityFactory, GuardFactory, MembershipFactory, U
 from tests.processes import ManagedProcess, start_worker
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile the translation catalogues (as `make test` does) so that a plain `pytest` on a fresh
+    checkout tests the Chinese messages too. Cheap: only stale .mo files are rebuilt."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("compilemessages", root / "scripts" / "compilemessages.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main()
+
+
 @pytest.fixture
 def community_a(db):  # noqa: ANN001, ANN201
     return CommunityFactory(name="锦江花园", city_id="CITY-A", district="锦江区", street="观音桥55号")

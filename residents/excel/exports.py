@@ -96,7 +96,9 @@ def export_package(community: Community, out: Path | IO[bytes], *, acting_user: 
     in_clear = may_see_pii(acting_user)
     people = Resident.objects.filter(community=community, status__in=statuses, city_owner_id__isnull=True)
     for pk in people.filter(init_uuid__isnull=True).values_list("pk", flat=True):
-        Resident.objects.filter(pk=pk, init_uuid__isnull=True).update(init_uuid=Resident.new_init_uuid())
+        # updated_at moves too: the userId changed, so face panels polling the face list must see it.
+        Resident.objects.filter(pk=pk, init_uuid__isnull=True).update(
+            init_uuid=Resident.new_init_uuid(), updated_at=timezone.now())
     workbook = Workbook(write_only=True)
     sheet = _sheet(workbook, PACKAGE_SHEET, [c.header for c in COLUMNS], [c.width for c in COLUMNS])
     rows = 0
