@@ -454,6 +454,14 @@ def ingest_event(device: Device, kind: str, index: int, event: Any) -> Answer:
     outcome.event_id = event_id
     try:
         answer.event = record_event(device, outcome)
+    except OSError as exc:
+        # The media folder is full or unwritable: the transaction rolled back and the outbox removed the
+        # files it had written, so nothing half-stored is kept. Refused with the reason; the device resends.
+        logger.error("device %s: event %d not stored, its images could not be written: %s", device.key_prefix,
+                     index, exc.strerror or type(exc).__name__)
+        answer.errors = [Refused("images", _("could not be stored: the server's storage is full or unwritable; "
+                                             "send the event again later"))]
+        return answer
     except IntegrityError:
         # The same resend raced us in another request: the constraint kept one; answer with it.
         answer.event = DeviceEvent.objects.filter(device=device, device_event_id=event_id).first()

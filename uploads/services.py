@@ -28,9 +28,18 @@ def enqueue_record(
         raise ValueError(f"unknown endpoint {endpoint!r}")
     day = timezone.localdate().strftime("%Y/%m/%d")
     stored: dict[str, str] = {}
-    for field_name, data in (images or {}).items():
-        path = f"outbox/{community.pk}/{day}/{uuid.uuid4().hex}.jpg"
-        stored[field_name] = default_storage.save(path, ContentFile(data))
+    try:
+        for field_name, data in (images or {}).items():
+            path = f"outbox/{community.pk}/{day}/{uuid.uuid4().hex}.jpg"
+            stored[field_name] = default_storage.save(path, ContentFile(data))
+    except OSError:
+        # Disk full (ENOSPC) or unwritable: no row, so no file either (a partial one included).
+        for written in [*stored.values(), path]:
+            try:
+                default_storage.delete(written)
+            except OSError:
+                pass
+        raise
     record = OutboxRecord.objects.create(community=community, endpoint=endpoint, fields=dict(fields), images=stored)
     nudge_on_commit(community.pk, endpoint)
     return record
