@@ -1,12 +1,14 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.db.models import Count, F, Q, QuerySet
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -159,6 +161,27 @@ class CommunityAdmin(ScopedModelAdmin):
         return request.user.is_active and request.user.is_superuser
 
 
+class GenerateRoomsForm(forms.Form):
+    units = forms.CharField(label=_("units (单元)"), initial="1", help_text=_("e.g. 1-2 or 1,3"))
+    floors = forms.CharField(label=_("floors (层)"), initial="1-6", help_text=_("e.g. 1-30 or -1,1-18"))
+    numbers = forms.CharField(label=_("rooms per floor (号)"), initial="01-04", help_text=_("e.g. 01-04 keeps the zero"))
+
+    def _range(self, name: str) -> list[str]:
+        try:
+            return services.parse_segment_range(self.cleaned_data[name])
+        except services.RoomRangeError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+    def clean_units(self) -> list[str]:
+        return self._range("units")
+
+    def clean_floors(self) -> list[str]:
+        return self._range("floors")
+
+    def clean_numbers(self) -> list[str]:
+        return self._range("numbers")
+
+
 class RoomInline(ScopedTabularInline):
     model = Room
     fields = ["unit", "floor", "number", "needs_confirmation", "seven_segment"]
@@ -184,6 +207,36 @@ class BuildingAdmin(ScopedModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Building]:
         return super().get_queryset(request).annotate(room_total=Count("rooms"))
+
+    def get_urls(self):  # noqa: ANN201
+        return [
+            path("<path:object_id>/generate-rooms/", self.admin_site.admin_view(self.generate_rooms_view),
+                 name="communities_building_generate_rooms"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):  # noqa: ANN001, ANN201
+        extra_context = {**(extra_context or {}), "generate_rooms_label": _("Generate rooms")}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def generate_rooms_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Create a building's rooms in one go: units × floors × numbers, skipping rooms that exist."""
+        building = self.get_object(request, object_id)
+        if building is None or not self.has_change_permission(request, building):
+            raise Http404
+        form = GenerateRoomsForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                created = services.generate_rooms(building, **form.cleaned_data, acting_user=request.user)
+            except services.RoomRangeError as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.log_change(request, building, f"generated {created} rooms")
+                self.message_user(request, _("%(n)d rooms created.") % {"n": created}, messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:communities_building_change", args=[building.pk]))
+        context = {**self.admin_site.each_context(request), "form": form, "opts": self.model._meta,
+                   "original": building, "title": _("Generate rooms of %(building)s") % {"building": building}}
+        return TemplateResponse(request, "admin/communities/building/generate_rooms.html", context)
 
 
 @admin.register(Room)

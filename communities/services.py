@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from devices.models import MonitoringPoint
 
-from .addresses import parse_standard_address
-from .models import Community, Guard, SiteCredential
+from .addresses import normalise, parse_standard_address
+from .models import Building, Community, Guard, Room, SiteCredential
 
 
 @dataclass(frozen=True)
@@ -111,3 +113,44 @@ def remove_guard(guard: Guard, *, acting_user: AbstractBaseUser | None) -> None:
     user.username = f"removed-guard-{user.pk}"
     user.set_unusable_password()
     user.save(update_fields=["is_active", "username", "password"])
+
+
+MAX_GENERATED_ROOMS = 2000
+
+
+class RoomRangeError(ValueError):
+    """A range of units, floors or room numbers that cannot be understood (message for users)."""
+
+
+def parse_segment_range(text: str) -> list[str]:
+    """``1-3`` → 1, 2, 3; ``01-04`` keeps the zero padding; ``1,3,5-6`` mixes both; ``B1`` stays as is."""
+    values: list[str] = []
+    for part in normalise(text).replace("，", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if re.fullmatch(r"-?[0-9A-Za-z]+", part):  # one value; -1 is a basement floor
+            values.append(part)
+            continue
+        low, _sep, high = part.partition("-")
+        if not (low.isdigit() and high.isdigit()) or int(low) > int(high):
+            raise RoomRangeError(_("“%(part)s” is not a range like 1-6") % {"part": part})
+        width = len(low) if low.startswith("0") else 0
+        values.extend(str(n).zfill(width) for n in range(int(low), int(high) + 1))
+    if not values:
+        raise RoomRangeError(_("is empty"))
+    return list(dict.fromkeys(values))
+
+
+@transaction.atomic
+def generate_rooms(building: Building, *, units: list[str], floors: list[str], numbers: list[str],
+                   acting_user: AbstractBaseUser | None) -> int:
+    """Create every unit × floor × number room of a building that does not exist yet; returns how many."""
+    wanted = [(u, f, n) for u in units for f in floors for n in numbers]
+    if len(wanted) > MAX_GENERATED_ROOMS:
+        raise RoomRangeError(_("%(n)d rooms at once is too many (at most %(max)d)")
+                             % {"n": len(wanted), "max": MAX_GENERATED_ROOMS})
+    existing = set(building.rooms.values_list("unit", "floor", "number"))
+    new = [Room(building=building, unit=u, floor=f, number=n) for u, f, n in wanted if (u, f, n) not in existing]
+    Room.objects.bulk_create(new)
+    return len(new)
