@@ -51,6 +51,15 @@ def test_it_lets_staff_build_rooms_and_points_and_see_addresses_and_mismatches(
         expect(page.locator("#rooms-group")).to_contain_text("四川省成都市锦江区观音桥55号2栋1单元31楼06号")
         page.screenshot(path=str(output_dir / "3-building-saved.png"), full_page=True)
 
+        # The rest of the building in one go: units 1-2, floors 30-31, rooms 06-07 (the two above are kept).
+        page.get_by_role("link", name="生成房间").click()
+        page.locator("#id_units").fill("1-2")
+        page.locator("#id_floors").fill("30-31")
+        page.locator("#id_numbers").fill("06-07")
+        page.screenshot(path=str(output_dir / "3b-generate-rooms.png"), full_page=True)
+        page.locator("#generate-rooms input[type=submit]").click()
+        expect(page.locator("ul.messagelist")).to_contain_text("已创建 6 个房间。")
+
         page.goto(f"{live_server.url}/admin/communities/room/")
         expect(page.locator("#result_list")).to_contain_text("四川省成都市锦江区观音桥55号2栋1单元31楼07号")
         page.screenshot(path=str(output_dir / "4-room-list.png"), full_page=True)
@@ -77,5 +86,5 @@ def test_it_lets_staff_build_rooms_and_points_and_see_addresses_and_mismatches(
         page.screenshot(path=str(output_dir / "7-mismatch-filter.png"), full_page=True)
         browser.close()
 
-    assert Room.objects.filter(building__community=community_a, building__number="2").count() == 2
+    assert Room.objects.filter(building__community=community_a, building__number="2").count() == 8
     assert not MonitoringPoint.objects.get(police_point_id="PP-BROWSER-1").name_matches
