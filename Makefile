@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint messages system-deps clean bench
+.PHONY: run test lint messages system-deps clean bench drills
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ test: $(STAMP) messages
 bench: $(STAMP)
 	for script in bench/bench_*.py; do $(PY) $$script || exit 1; done
 
+## Fault drills against the real stack (workers, beat, the sandbox city; a private PostgreSQL on 5441 and Redis
+## on 6391 that the drills restart; media on a tmpfs). Needs root (tmpfs mount, PostgreSQL run as postgres).
+## Every drill ends with records produced / stored / lost (must be 0) / duplicated. See README, Fault drills.
+drills: $(STAMP)
+	$(PY) drills/run.py $(DRILLS)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
@@ -41,6 +47,8 @@ lint: $(STAMP)
 system-deps:
 	command -v chromium >/dev/null && fc-list | grep -qi wqy || \
 	  (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei)
+	@# wrk: the load generator of bench/bench_apply_access_gunicorn.py
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 
 clean:
 	rm -rf $(VENV) var test-output staticfiles

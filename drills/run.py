@@ -298,18 +298,16 @@ def drill_disk_full(d: Drill, count: int = 40) -> None:
     for n in range(half):
         accept(n, post(n))
     ballast = d.stack.media / "ballast"
-    with open(ballast, "wb") as handle:  # fill the disk to the last byte
-        try:
-            while True:
-                handle.write(b"\0" * 2**20)
-        except OSError:
-            pass
-        try:
-            while True:
-                handle.write(b"\0" * 4096)
-                handle.flush()
-        except OSError:
-            pass
+    fd = os.open(ballast, os.O_WRONLY | os.O_CREAT)
+    try:  # fill the disk to the last byte (unbuffered, so that nothing is left to flush on close)
+        for size in (2**20, 4096, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
     refused = []
     for n in range(half, count):
         answer = post(n)
