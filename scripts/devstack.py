@@ -29,15 +29,22 @@ def commands() -> list[tuple[str, list[str]]]:
     return procs
 
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def _stop(signum: int, frame: object) -> None:
+    # Stop once: `timeout` signals both make and us, and a second interrupt during the cleanup
+    # below would skip the SIGKILL of a worker stuck in its warm shutdown.
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
 def main() -> int:
     # `timeout make run`, a closed terminal or a service manager send SIGTERM/SIGHUP, not Ctrl-C: stop the
     # children the same way, or they (in their own sessions) would keep ports 8000 and 8090 busy.
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGHUP, _stop)
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, _stop)
     (ROOT / "var").mkdir(exist_ok=True)
     env = dict(os.environ)
     env.setdefault("CITY_PLATFORM_BASE_URL", f"http://127.0.0.1:{SANDBOX_PORT}")
@@ -60,14 +67,22 @@ def main() -> int:
         pass
     finally:
         for _, proc in children:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for _, proc in children:
+            _signal_group(proc, signal.SIGTERM)
+        for name, proc in children:
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                print(f"{name} did not stop within 15 s; killing it", file=sys.stderr)
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait(timeout=10)
     return 0
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:  # already gone, with its whole group
+        pass
 
 
 if __name__ == "__main__":
