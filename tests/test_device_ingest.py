@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.utils import timezone
 from PIL import Image
 
@@ -188,8 +189,14 @@ def test_it_accepts_a_face_snapshot_as_json(client, face_camera) -> None:  # noq
     assert status == 200 and body["accepted"] == 1, body
     record = OutboxRecord.objects.get()
     assert record.endpoint == "image/people"
-    assert record.fields == {"passType": 0, "passDate": "2026-11-25 09:00:00", "policePointId": "PP-FACE-1",
-                             "communityId": "CITY-A", "idNumber": "11010519491231002X", "personName": "李四"}
+    assert record.all_fields == {"passType": 0, "passDate": "2026-11-25 09:00:00", "policePointId": "PP-FACE-1",
+                                 "communityId": "CITY-A", "idNumber": "11010519491231002X", "personName": "李四"}
+    # The ID number and name are stored encrypted, not in the plain JSON column.
+    assert "idNumber" not in record.fields and "personName" not in record.fields
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT fields, sealed FROM uploads_outboxrecord WHERE id = %s", [record.pk])
+        stored = " ".join(str(value) for value in cursor.fetchone())
+    assert "11010519491231002X" not in stored and "李四" not in stored
     assert set(record.images) == {"photoBase1", "photoBase2"}
     check_images_meet(record, images.SNAPSHOT)
 

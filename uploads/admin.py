@@ -48,7 +48,7 @@ class OutboxRecordAdmin(ScopedModelAdmin):
 
     @admin.display(description=gettext_lazy("fields"))
     def masked_fields(self, record: OutboxRecord) -> str:
-        return mask_text(json.dumps(record.fields, ensure_ascii=False, indent=1))
+        return mask_text(json.dumps(record.all_fields, ensure_ascii=False, indent=1))
 
     @admin.display(description=gettext_lazy("last error"))
     def masked_error(self, record: OutboxRecord) -> str:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from afxq_portal.crypto import EncryptedTextField
 from communities.models import Community
+
+# Contract fields that are personal data: kept encrypted at rest, merged back only to send.
+SEALED_FIELDS = frozenset({"idNumber", "personName"})
 
 
 class Endpoint(models.TextChoices):
@@ -57,8 +63,10 @@ class OutboxRecord(models.Model):
     community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="outbox",
                                   verbose_name=_("community"))
     endpoint = models.CharField(_("endpoint"), max_length=32, choices=Endpoint.choices)
-    # The record's fields exactly as the contract names them, without the images.
+    # The record's fields exactly as the contract names them, without the images and without the
+    # sensitive ones (SEALED_FIELDS), which are kept encrypted in `sealed`: see `all_fields`.
     fields = models.JSONField(_("fields"), default=dict)
+    sealed = EncryptedTextField(_("sealed fields"), blank=True, default="")
     # Contract image field name -> path in default storage (MEDIA_ROOT), e.g. {"imageBase64": "outbox/…jpg"}.
     images = models.JSONField(_("images"), default=dict, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
@@ -87,6 +95,19 @@ class OutboxRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.endpoint} #{self.pk} ({self.status})"
+
+    @property
+    def all_fields(self) -> dict:
+        """Every field for the city: the plain ones and the decrypted sealed ones."""
+        return {**self.fields, **(json.loads(self.sealed) if self.sealed else {})}
+
+    def set_fields(self, fields: Mapping) -> None:
+        """Split ``fields`` into the plain JSON column and the encrypted one (PIPL: an ID number is
+        sensitive personal information and is not stored in clear)."""
+        plain = {k: v for k, v in fields.items() if k not in SEALED_FIELDS}
+        secret = {k: v for k, v in fields.items() if k in SEALED_FIELDS}
+        self.fields = plain
+        self.sealed = json.dumps(secret, ensure_ascii=False) if secret else ""
 
 
 class LinkState(models.Model):

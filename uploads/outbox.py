@@ -119,7 +119,7 @@ def mark_sent(records: list[OutboxRecord], claim: str, batch: UploadBatch | None
 
 def contract_fields(record: OutboxRecord, community: Community) -> dict:
     """The record's fields as the city wants them: what the producer gave, plus the constants."""
-    fields = dict(record.fields)
+    fields = record.all_fields
     fields.setdefault("communityId", community.city_id)
     if record.endpoint == Endpoint.PASS_RECORD:
         fields.setdefault("outId", str(record.pk))  # makes a resend traceable

@@ -40,7 +40,9 @@ def enqueue_record(
             except OSError:
                 pass
         raise
-    record = OutboxRecord.objects.create(community=community, endpoint=endpoint, fields=dict(fields), images=stored)
+    record = OutboxRecord(community=community, endpoint=endpoint, images=stored)
+    record.set_fields(fields)
+    record.save()
     nudge_on_commit(community.pk, endpoint)
     return record
 

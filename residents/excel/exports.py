@@ -161,7 +161,7 @@ def export_dead_letters(community: Community, out: Path | IO[bytes], *, acting_u
     rows = 0
     queryset = OutboxRecord.objects.filter(community=community, status=OutboxRecord.Status.DEAD).order_by("pk")
     for record in queryset.iterator(chunk_size=2000):
-        fields = json.dumps(record.fields, ensure_ascii=False)
+        fields = json.dumps(record.all_fields, ensure_ascii=False)
         _append(sheet, [record.pk, record.endpoint, _local(record.created_at), record.attempts,
                         mask_text(record.last_error), fields if in_clear else mask_text(fields)])
         rows += 1
