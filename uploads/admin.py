@@ -30,9 +30,9 @@ class OutboxRecordAdmin(ScopedModelAdmin):
     list_filter = ["status", "endpoint", "community"]
     # `fields` may carry an ID number (image/people idNumber): shown masked, never raw.
     # The city's error may echo a record's fields: masked as well.
-    exclude = ["fields", "images", "last_error"]
+    exclude = ["fields", "sealed", "images", "last_error"]
     readonly_fields = ["masked_fields", "image_paths", "masked_error",
-                       *[f.name for f in OutboxRecord._meta.fields if f.name not in ("fields", "images", "last_error")]]
+                       *[f.name for f in OutboxRecord._meta.fields if f.name not in ("fields", "sealed", "images", "last_error")]]
     actions = ["retry_dead_letters"]
     change_list_template = "admin/uploads/outboxrecord/change_list.html"
 
