@@ -32,7 +32,9 @@ SAMPLE_SECONDS = float(os.environ.get("BENCH_SAMPLE_SECONDS", "10"))
 
 
 def main() -> None:
-    stack = Stack.start("bench-backlog", pg_port=5443, redis_port=6393, **PRODUCTION_TIMERS)
+    # Production timers, unless set in the environment (e.g. UPLOAD_DRAIN_BUDGET_SECONDS=10 to compare).
+    timers = {**PRODUCTION_TIMERS, **{k: os.environ[k] for k in PRODUCTION_TIMERS if k in os.environ}}
+    stack = Stack.start("bench-backlog", pg_port=5443, redis_port=6393, **timers)
     try:
         run(stack)
     finally:
@@ -44,13 +46,15 @@ def progress() -> tuple[dict[str, int], dict[str, int]]:
     from django.db import connection
 
     with connection.cursor() as cursor:
+        # One pass: each community's oldest row not yet sent, then the sent rows younger than it.
         cursor.execute("""
+            WITH oldest AS (SELECT community_id, min(id) AS id FROM uploads_outboxrecord
+                            WHERE status <> 'sent' GROUP BY community_id)
             SELECT c.city_id,
                    count(*) FILTER (WHERE o.status = 'sent'),
-                   count(*) FILTER (WHERE o.status = 'sent' AND o.id > coalesce(
-                       (SELECT min(u.id) FROM uploads_outboxrecord u
-                        WHERE u.community_id = o.community_id AND u.status <> 'sent'), o.id))
+                   count(*) FILTER (WHERE o.status = 'sent' AND o.id > oldest.id)
             FROM uploads_outboxrecord o JOIN communities_community c ON c.id = o.community_id
+            LEFT JOIN oldest ON oldest.community_id = o.community_id
             GROUP BY c.city_id ORDER BY c.city_id""")
         rows = cursor.fetchall()
     return {r[0]: r[1] for r in rows}, {r[0]: r[2] for r in rows}
@@ -135,7 +139,7 @@ def run(stack: Stack) -> None:
               "max_spread_percent": round(spread), "batches": stats["batches"], "samples": samples}
     print(json.dumps(result))
     print(f"\nbacklog: {RECORDS} pending pass records over {COMMUNITIES} communities, 2 worker processes × 2, "
-          f"beat; {os.cpu_count()} CPUs, {platform.node()}, load {os.getloadavg()[0]:.1f}")
+          f"beat, drain budget {settings.UPLOAD_DRAIN_BUDGET_SECONDS:.0f} s; {os.cpu_count()} CPUs, {platform.node()}, load {os.getloadavg()[0]:.1f}")
     print(f"drained in {seconds:.0f} s = {RECORDS / seconds:.0f} records/s; floor (one loop posting prepared "
           f"batches) {floor:.0f} records/s; × floor {RECORDS / seconds / floor:.2f}; sandbox stored {stored}")
     print(f"oldest first: at most {max_overtaking} rows sent ahead of an older waiting row of their community; "
