@@ -257,6 +257,7 @@ class ApplyAccessView(APIView):
         _remember(call, raw)
         check_content_type(request)
         data = parse_json(raw)
+        refuse_nul_characters(data)
         if isinstance(data.get("ywlsh"), str):
             call.ywlsh = data["ywlsh"][:64]
         if isinstance(data.get("communityId"), str):
@@ -285,8 +286,18 @@ class ApplyAccessView(APIView):
         return envelope(1, "")
 
 
+def refuse_nul_characters(data: dict[str, Any]) -> None:
+    """PostgreSQL text cannot hold a NUL character: a field with one (JSON "\\u0000") is refused by name before
+    anything is looked up or stored; it would otherwise be an internal error (found by the fuzz test)."""
+    fields = [field for field in (*STRING_FIELDS, "xbdm") if isinstance(data.get(field), str) and "\x00" in data[field]]
+    if fields:
+        reason = _("contains a NUL character")
+        raise EnvelopeError("; ".join(f"{field}: {reason}" for field in fields))
+
+
 def _remember(call: ApplyAccessCall, raw: bytes) -> None:
-    text = raw[:65536].decode("utf-8", errors="replace")
+    # A raw NUL byte (not valid JSON anyway) is kept visible but storable.
+    text = raw[:65536].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
     call.body, call.body_bytes, call.summary = text, len(raw), mask_text(text[:2000])
 
 
