@@ -214,4 +214,8 @@ class Stack:
         self.pg.stop(mode="immediate")
         if self.mounted:
             run(["umount", str(self.media)], check=False)
+        # Keep the logs, not the data (a cluster is 40 MB, a backlog bench's 400 MB).
+        shutil.rmtree(self.pg.data, ignore_errors=True)
+        if not self.mounted:
+            shutil.rmtree(self.media, ignore_errors=True)
         print(f"stack stopped; logs in {self.work}", file=sys.stderr)
