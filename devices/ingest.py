@@ -437,6 +437,11 @@ def ingest_event(device: Device, kind: str, index: int, event: Any) -> Answer:
     if not isinstance(event, dict):
         answer.errors = [Refused("event", _("must be an object"))]
         return answer
+    nul = nul_field(event)
+    if nul is not None:
+        # PostgreSQL text cannot hold NUL: refused before any lookup (it was an internal error, found by fuzzing).
+        answer.errors = [Refused(nul, _("contains a NUL character"))]
+        return answer
     try:
         event_id = clean_event_id(event.get("eventId"))
     except Refused as exc:
@@ -469,6 +474,16 @@ def ingest_event(device: Device, kind: str, index: int, event: Any) -> Answer:
             raise
         answer.duplicate = True
     return answer
+
+
+def nul_field(event: dict) -> str | None:
+    """The first field whose name or text value holds a NUL character ("event" if the name itself does)."""
+    for key, value in event.items():
+        if "\x00" in str(key):
+            return "event"
+        if isinstance(value, str) and "\x00" in value:
+            return str(key)
+    return None
 
 
 def count_answers(device: Device, answers: list[Answer]) -> None:

@@ -87,6 +87,17 @@ def test_it_refuses_a_nul_character_by_name(client, community_a, field):
     assert raw.status_code == 400 and raw.json()["code"] == 0
 
 
+def test_it_refuses_a_device_event_with_a_nul_character_by_name(client, community_a):
+    """Found by the fuzz test on PostgreSQL: an event with a NUL in a value or a field name was a 500."""
+    key = make_device(community_a, MonitoringPoint.Kind.FACE_PANEL)[1]
+    events = [{"person": "owner\x00", "time": "2026-11-25 08:00:00"}, {"bad\x00name": "x"}]
+    answer = client.post("/api/v1/devices/pass-events", events, content_type="application/json",
+                         HTTP_AUTHORIZATION=f"Token {key}", HTTP_ACCEPT_LANGUAGE="en")
+    assert answer.status_code == 200
+    assert [(r["status"], r["field"], r["reason"]) for r in answer.json()["results"]] == [
+        ("refused", "person", "contains a NUL character"), ("refused", "event", "contains a NUL character")]
+
+
 def fuzz(operation, mode: GenerationMode, key: str, photo_id: int, base_url: str):  # noqa: ANN001, ANN201
     session = requests.Session()
 
