@@ -266,6 +266,9 @@ if LOG_FORMAT == "json":
 
 # --- Security pass (security/): audit log, admin login throttling, the OpenAPI schema -----------------
 INSTALLED_APPS += ["drf_spectacular", "security"]
+# NUL characters in URLs refused with 400 before any view (PostgreSQL text cannot hold them).
+MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware"),
+                  "security.middleware.RefuseNulCharactersMiddleware")
 # The admin login (like the guards' page, residents.forms): failures per username and address before a lock.
 ADMIN_LOGIN_MAX_FAILURES = env.int("ADMIN_LOGIN_MAX_FAILURES", default=5)
 ADMIN_LOGIN_LOCK_SECONDS = env.int("ADMIN_LOGIN_LOCK_SECONDS", default=900)

@@ -316,3 +316,14 @@ def test_it_has_an_expectation_for_every_url():
 @pytest.mark.parametrize("key", sorted(EXPECTATIONS))
 def test_it_answers_every_url_for_every_role_without_leaking_the_other_community(world, key, role):
     EXPECTATIONS[key](world, role)
+
+
+@pytest.mark.parametrize("url", ["/admin/residents/resident/?status=%00", "/admin/communities/community/?q=a%00",
+                                 "/guard/?x=%00", "/api/v1/devices/faces?since=%00", "/apply-access?x=%00",
+                                 "/admin/residents/resident/%00/change/"])
+def test_it_refuses_a_nul_character_in_the_address_instead_of_failing(world, url):
+    """On PostgreSQL `?status=%00` on an admin list was an internal error (text cannot hold NUL)."""
+    response = world.clients["root"].get(url)
+    assert response.status_code == 400
+    if url.startswith(("/api/", "/apply-access")):
+        assert response.json()
