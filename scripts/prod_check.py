@@ -8,7 +8,7 @@ DJANGO_PRODUCTION=1 and secrets generated for this run. Then: migrate, collectst
 POST /apply-access stored (code 1), the guard approving the person, a device key issued and a pass event
 ingested, and that record arriving at the sandbox through the outbox. Prints PASS/FAIL per step and exits
 non-zero on any failure. Environment: PRODCHECK_PG (default postgres://postgres@127.0.0.1:5432),
-PRODCHECK_REDIS (default redis://127.0.0.1:6379), PRODCHECK_KEEP=1 keeps the log folder's database.
+PRODCHECK_REDIS (default redis://127.0.0.1:6379); PRODCHECK_KEEP=1 keeps the database for inspection.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ DB_NAME = "afxq_prodcheck"
 BROKER_DB, CACHE_DB = 10, 11
 DEMO = "DEMO-0001"
 GUARD_LOGIN, GUARD_PASSWORD = "13900000000", "guard-demo-2026"  # seed_demo's guard
+DEMO_ADMIN_PASSWORD = "admin-demo-2026"  # seed_demo's administrator
 
 
 def free_port() -> int:
@@ -234,6 +235,19 @@ def smoke(stack: Stack, check: Callable[[str, bool, str], None]) -> None:
         approved = guard.request("POST", f"/guard/{pending.group(1)}/approve/")
         check("guard approves", approved.status_code == 302, f"HTTP {approved.status_code}")
 
+    # The admin login lock holds across gunicorn's worker processes (counters in Redis), and is audited.
+    attacker = Browser(stack.web)
+    attacker.request("GET", "/admin/login/")
+    for _ in range(5):
+        attacker.request("POST", "/admin/login/", data={"username": "admin", "password": "wrong"})
+    locked = attacker.request("POST", "/admin/login/", data={"username": "admin", "password": DEMO_ADMIN_PASSWORD})
+    check("admin login locked after 5 failures (Chinese message)", locked.status_code == 200 and
+          "登录失败次数过多" in locked.text, f"HTTP {locked.status_code}")
+    with psycopg.connect(f"{PG}/{DB_NAME}") as conn:
+        kinds = dict(conn.execute("SELECT kind, count(*) FROM security_auditevent GROUP BY kind").fetchall())
+    check("logins, failures and the lock in the audit log", kinds.get("login", 0) >= 1 and
+          kinds.get("login_failed", 0) == 5 and kinds.get("login_locked", 0) == 1, str(kinds))
+
     # A device key, and a pass event with a 1920x1080 capture.
     issued = stack.run("issue_device_key", "--community", DEMO, "--point", "DEMO-PP-001", "--name", "prodcheck")
     key = issued.stdout.strip()
@@ -300,6 +314,7 @@ def main() -> int:
     stack = Stack(log_dir)
     print(f"prod-check: logs in {log_dir}; database {DB_NAME}; Redis DBs {BROKER_DB}/{CACHE_DB}", flush=True)
     try:
+        # PostgreSQL and Redis must be up (`.ci/run` starts them when they are not).
         database("create")
         flush_redis()
         for step in (("migrate", "--noinput"), ("collectstatic", "--noinput"), ("seed_demo",)):
@@ -324,9 +339,12 @@ def main() -> int:
     finally:
         print("stopping:", flush=True)
         stack.stop()
-        flush_redis()
-        if os.environ.get("PRODCHECK_KEEP") != "1":
-            database("drop")
+        cleanup = [flush_redis] + ([] if os.environ.get("PRODCHECK_KEEP") == "1" else [lambda: database("drop")])
+        for step in cleanup:
+            try:
+                step()
+            except Exception as error:  # PostgreSQL or Redis down: said once above, not a second traceback
+                print(f"  cleanup: {type(error).__name__}: {error}", flush=True)
     failed = [name for name, ok, _ in results if not ok]
     print(f"\nprod-check: {'PASS' if not failed else 'FAIL'} — {len(results) - len(failed)}/{len(results)} checks "
           f"passed{'; failed: ' + ', '.join(failed) if failed else ''}. Logs: {log_dir}")
