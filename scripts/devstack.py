@@ -51,6 +51,7 @@ def main() -> int:
     children = [(name, subprocess.Popen(args, cwd=ROOT, env=env, start_new_session=True)) for name, args in commands()]
     print("\n afxq-portal is starting:")
     print("   admin:        http://127.0.0.1:8000/admin/")
+    print("   guard review: http://127.0.0.1:8000/guard/ (for a phone)")
     print("   demo logins:  admin / admin-demo-2026 (platform administrator)")
     print("                 staff / staff-demo-2026 (property staff of the demo community)")
     print("                 13900000000 / guard-demo-2026 (guard of the demo community)")
