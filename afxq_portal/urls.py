@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -14,7 +13,5 @@ urlpatterns = [
     path("", include("security.urls")),
 ]
 
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# MEDIA_ROOT is never served, not even with DEBUG: it holds outbox images (face and vehicle captures of
+# passers-by). Residents' photos are in PRIVATE_MEDIA_ROOT and go out only through a view that checks tenancy.

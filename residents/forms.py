@@ -7,6 +7,8 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from security.services import client_ip
+
 
 class GuardLoginForm(AuthenticationForm):
     """Guards log in with their phone number (their username, see communities.Guard).
@@ -20,7 +22,8 @@ class GuardLoginForm(AuthenticationForm):
                                                              "autocomplete": "username"}))
 
     def _failure_key(self) -> str:
-        address = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
+        # Behind the reverse proxy the same rule as everywhere: the trusted right-most forwarded hop.
+        address = client_ip(self.request) or ""
         return f"guard-login-failures:{address}:{(self.data.get('username') or '').strip()}"
 
     def clean(self):  # noqa: ANN201

@@ -141,3 +141,13 @@ def test_it_finds_a_room_by_its_7_segment_address(client, alice, community_a, co
     assert [room.pk for room in found] == [wanted.pk]
     assert client.get(url, {"q": "四川省成都市青羊区草市街1号2栋1单元31楼06号"}).context["cl"].result_list.count() == 0
     assert client.get(url, {"q": "2"}).context["cl"].result_list.count() == 2  # plain search still works
+
+
+def test_it_answers_a_forged_action_selection_without_an_error(client, alice, community_a):
+    from django.urls import reverse
+
+    client.force_login(alice)
+    response = client.post(reverse("admin:communities_building_changelist"),
+                           {"action": "delete_selected", "_selected_action": ["x"]}, follow=True)
+    assert response.status_code == 200
+    assert "没有任何条目被更改" in response.content.decode()
