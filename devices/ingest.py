@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 from afxq_portal.validators import id_card_problem, normalise_id_card
 from residents.models import Resident
 from uploads.models import Endpoint
-from uploads.services import enqueue_record
+from uploads.services import delete_images, enqueue_record
 
 from . import images
 from .choices import PlateType
@@ -408,18 +408,27 @@ POINT_KIND = {
 }
 
 
-@transaction.atomic
 def record_event(device: Device, draft: Draft) -> DeviceEvent:
     """The event and its outbox row, together or not at all. The event's id is the record's outId."""
     community = device.point.community
-    event = DeviceEvent.objects.create(
-        community=community, device=device, point=device.point, kind=draft.kind, occurred_at=draft.occurred_at,
-        resident_id=draft.resident_id, direction=draft.direction, plate=draft.plate,
-        device_event_id=draft.event_id)
-    fields = {"outId": event.out_id, **draft.fields} if draft.kind == DeviceEvent.Kind.PASS else draft.fields
-    event.outbox_record = enqueue_record(community=community, endpoint=draft.endpoint, fields=fields,
-                                         images=draft.images)
-    event.save(update_fields=["outbox_record"])
+    written: list[str] = []
+    try:
+        with transaction.atomic():
+            event = DeviceEvent.objects.create(
+                community=community, device=device, point=device.point, kind=draft.kind,
+                occurred_at=draft.occurred_at, resident_id=draft.resident_id, direction=draft.direction,
+                plate=draft.plate, device_event_id=draft.event_id)
+            fields = {"outId": event.out_id, **draft.fields} if draft.kind == DeviceEvent.Kind.PASS else draft.fields
+            event.outbox_record = enqueue_record(community=community, endpoint=draft.endpoint, fields=fields,
+                                                 images=draft.images)
+            written = list(event.outbox_record.images.values())
+            event.save(update_fields=["outbox_record"])
+    except BaseException:
+        # enqueue_record wrote the images to storage before this transaction ends, and a rollback (anything
+        # raising after it returned, the commit included) does not remove files: delete them, or they stay
+        # with no row pointing at them. (If enqueue_record itself raised, it already deleted its own.)
+        delete_images(written)
+        raise
     return event
 
 

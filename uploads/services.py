@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -16,6 +17,8 @@ from .models import Endpoint, OutboxRecord
 
 DRAIN_TASK = "uploads.drain_outbox"
 
+log = logging.getLogger(__name__)
+
 
 def enqueue_record(
     *, community: Community, endpoint: str, fields: Mapping, images: Mapping[str, bytes] | None = None
@@ -23,28 +26,42 @@ def enqueue_record(
     """Store one record for the city. Call it inside the transaction that produced the record, so
     that the record exists if and only if its source does. Images (JPEG bytes already within the
     city's limits) go to file storage; the row keeps their paths. A drain task is nudged on commit;
-    if that message is lost, the periodic sweep finds the row anyway."""
+    if that message is lost, the periodic sweep finds the row anyway.
+
+    The files are written before the transaction commits and a rollback does not remove them: if
+    this raises, it has deleted its own; if the caller's transaction fails after this returned, the
+    caller deletes ``record.images`` (``delete_images``; see devices.ingest.record_event)."""
     if endpoint not in Endpoint.values:
         raise ValueError(f"unknown endpoint {endpoint!r}")
     day = timezone.localdate().strftime("%Y/%m/%d")
     stored: dict[str, str] = {}
+    path = ""
     try:
         for field_name, data in (images or {}).items():
             path = f"outbox/{community.pk}/{day}/{uuid.uuid4().hex}.jpg"
             stored[field_name] = default_storage.save(path, ContentFile(data))
-    except OSError:
-        # Disk full (ENOSPC) or unwritable: no row, so no file either (a partial one included).
-        for written in [*stored.values(), path]:
-            try:
-                default_storage.delete(written)
-            except OSError:
-                pass
+        record = OutboxRecord(community=community, endpoint=endpoint, images=stored)
+        record.set_fields(fields)
+        record.save()
+        nudge_on_commit(community.pk, endpoint)
+    except BaseException:
+        # No row, so no file either: a write that failed (disk full, ENOSPC, or unwritable; a partial file
+        # included) or a failure after it, which rolls the caller's transaction back, would otherwise leave
+        # files that nothing points at.
+        delete_images([*stored.values(), path])
         raise
-    record = OutboxRecord(community=community, endpoint=endpoint, images=stored)
-    record.set_fields(fields)
-    record.save()
-    nudge_on_commit(community.pk, endpoint)
     return record
+
+
+def delete_images(paths: Iterable[str]) -> None:
+    """Delete outbox image files, best effort: a missing file is no error, a failed delete is logged."""
+    for path in paths:
+        if not path:
+            continue
+        try:
+            default_storage.delete(path)
+        except OSError:
+            log.warning("could not delete outbox image %s", path)
 
 
 def nudge_on_commit(community_id: int, endpoint: str) -> None:
