@@ -184,7 +184,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # print message bodies (a person's ID number and phone) in clear.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(env.path("CELERY_BEAT_SCHEDULE", default=BASE_DIR / "var" / "celerybeat-schedule"))
-# Periodic tasks: each app adds its own entries in its tasks module's BEAT_SCHEDULE (collected in celery_app).
+# Periodic tasks: each app's entries are added below, beside its own settings (its tasks module has the task).
 CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_BEAT_SCHEDULE["residents-expire"] = {"task": "residents.expire_residents", "schedule": 300.0}
 
@@ -272,6 +272,9 @@ MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMi
 # The admin login (like the guards' page, residents.forms): failures per username and address before a lock.
 ADMIN_LOGIN_MAX_FAILURES = env.int("ADMIN_LOGIN_MAX_FAILURES", default=5)
 ADMIN_LOGIN_LOCK_SECONDS = env.int("ADMIN_LOGIN_LOCK_SECONDS", default=900)
+# Audit events (logins, exports of personal data) are deleted this many days after they happened.
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
+CELERY_BEAT_SCHEDULE["security-purge-audit-events"] = {"task": "security.purge_audit_events", "schedule": 3600.0}
 # Sessions end with the browser as well as after SESSION_COOKIE_AGE: admin and guard pages are used on shared
 # machines and phones. Cookies are never sent cross-site (Lax) and the CSRF token lives in the session
 # cookie's companion cookie only over HTTPS in production (CSRF_COOKIE_SECURE above).

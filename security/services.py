@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import cache
 from django.http import HttpRequest
+from django.utils import timezone
 
 from afxq_portal.pii import mask_text
 from communities.models import Community
@@ -55,6 +57,23 @@ def record_export(*, community: Community, user: AbstractBaseUser | None, kind: 
     """Every export of personal data (residents.excel.exports calls this beside its ExportLog row)."""
     return record_event(AuditEvent.Kind.EXPORT, user=user, community=community,
                         detail=f"{kind}: {rows} rows, in clear: {'yes' if in_clear else 'no'}")
+
+
+# --- Retention ---------------------------------------------------------------------------------------------
+PURGE_CHUNK = 5000
+
+
+def purge_audit_events(*, now: datetime | None = None, chunk: int = PURGE_CHUNK) -> int:
+    """Delete audit events older than AUDIT_RETENTION_DAYS; returns how many. In chunks of ``chunk`` ids, each
+    its own DELETE (and, outside a transaction, its own commit), so that a large backlog never holds one long
+    lock on the table that every login writes to."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.AUDIT_RETENTION_DAYS)
+    old = AuditEvent.objects.filter(at__lt=cutoff).order_by().values_list("pk", flat=True)
+    total = 0
+    while ids := list(old[:chunk]):
+        total += AuditEvent.objects.filter(pk__in=ids).delete()[0]
+    log.info("audit retention: %d event(s) older than %d days deleted", total, settings.AUDIT_RETENTION_DAYS)
+    return total
 
 
 # --- Login lock: failures per login and address in the shared cache (Redis in production) ----------------
