@@ -319,6 +319,22 @@ APPLY_ACCESS_RATE = env("APPLY_ACCESS_RATE", default="")
 # X-Forwarded-For for the allow-list, the rate limit and the stored call. Empty: REMOTE_ADDR as is.
 APPLY_ACCESS_TRUSTED_PROXIES = env.list("APPLY_ACCESS_TRUSTED_PROXIES", default=[])
 APPLY_ACCESS_CALL_RETENTION_DAYS = env.int("APPLY_ACCESS_CALL_RETENTION_DAYS", default=30)
+# How long a process may answer from a community it read (communities.lookup): staff's changes to a
+# community reach the apply-access answers of other processes within this many seconds.
+COMMUNITY_LOOKUP_CACHE_SECONDS = env.float("COMMUNITY_LOOKUP_CACHE_SECONDS", default=10.0)
+# Accepted calls are applied by a worker (residents.apply_calls): per transaction, at most this many
+# calls of one community; a task stops after this many seconds and queues the next one.
+APPLY_ACCESS_APPLY_BATCH = env.int("APPLY_ACCESS_APPLY_BATCH", default=100)
+APPLY_ACCESS_APPLY_BUDGET_SECONDS = env.float("APPLY_ACCESS_APPLY_BUDGET_SECONDS", default=10.0)
+# Each web process asks for that task at most once per interval (the task lingers as long, so no call
+# is left behind), and one task is queued at a time through a key in the shared cache (Redis; without it
+# every ask queues a task). The key's lifetime bounds how long a lost task can hold the next one back.
+APPLY_ACCESS_NUDGE_INTERVAL_SECONDS = env.float("APPLY_ACCESS_NUDGE_INTERVAL_SECONDS", default=0.25)
+APPLY_ACCESS_NUDGE_DEBOUNCE = bool(REDIS_URL)
+APPLY_ACCESS_NUDGE_TTL_SECONDS = env.int("APPLY_ACCESS_NUDGE_TTL_SECONDS", default=30)
+# The safety net: beat applies whatever a lost nudge left, this often.
+CELERY_BEAT_SCHEDULE["residents-apply-calls"] = {
+    "task": "residents.apply_calls", "schedule": env.float("APPLY_ACCESS_SWEEP_SECONDS", default=15.0)}
 # Networks the photo fetcher may reach although they are private/loopback (tests, an intranet city).
 PHOTO_FETCH_ALLOWED_NETWORKS = env.list("PHOTO_FETCH_ALLOWED_NETWORKS", default=[])
 PHOTO_FETCH_MAX_BYTES = env.int("PHOTO_FETCH_MAX_BYTES", default=5 * 1024 * 1024)

@@ -1,6 +1,7 @@
 -- wrk script of bench/bench_apply_access_gunicorn.py: every request a new person (unique ID number with a
 -- valid GB 11643 check character, ywlsh and ownerId), spread over the bench's communities; counts answers
--- that are not {"code": 1}.
+-- that are not {"code": 1}. The photo URL is a loopback address, which the photo fetch refuses at once (no DNS,
+-- no retries): the photo fetch is benchmarked on its own (bench_apply_access.py).
 local threads = {}
 local next_id = 0
 local communities = tonumber(os.getenv("BENCH_COMMUNITIES") or "32")
@@ -35,7 +36,7 @@ function request()
   counter = counter + 1
   local n = base + counter
   local body = string.format('{"address": "四川省成都市锦江区观音桥55号2栋1单元31楼06号", "name": "张三", ' ..
-    '"idCard": "%s", "photo": "http://photos.example.com/p.jpg", "source": "01", "type": "01", ' ..
+    '"idCard": "%s", "photo": "http://127.0.0.1:9/p.jpg", "source": "01", "type": "01", ' ..
     '"phone": "13812345678", "communityId": "BENCH-%d", "ownerId": "OWNER-%d", "ywlsh": "YW-%d", "xbdm": 1}',
     id_card(n), n % communities, n, n)
   return wrk.format("POST", path, {["Content-Type"] = "application/json"}, body)

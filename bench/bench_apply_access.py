@@ -1,7 +1,8 @@
 """Benchmark of the apply-access receiver (residents/api.py) and the photo fetch (residents/photos.py).
 
-Receiver: calls per second through the whole request (store the call, JSON and field checks, the
-person upsert with its history row, the answer), in-process with Django's test client on a throw-away
+Receiver: calls per second through the whole request and the worker's half right after it (JSON and
+field checks, the accepted call stored, the answer; then the person upsert with its history row, as
+residents.services.apply_accepted_calls does in a worker), and the answer alone, in-process with Django's test client on a throw-away
 SQLite database, against the floor of the same run: the ORM alone writing the same rows (a call row,
 a resident, a history row). Photo: download over loopback + checks + re-encode, against a bare Pillow
 decode + encode of the same JPEG. Not a test: nothing is asserted.
@@ -38,7 +39,7 @@ from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from residents import photos  # noqa: E402
+from residents import photos, services  # noqa: E402
 from residents.models import ApplyAccessCall, Resident, ResidentChange  # noqa: E402
 from tests import photos as sample  # noqa: E402
 from tests.factories import CommunityFactory, make_id_card  # noqa: E402
@@ -67,10 +68,12 @@ def receiver() -> None:
     community = CommunityFactory(city_id="BENCH", district="锦江区", street="观音桥55号")
     client = Client()
 
-    def post(data: bytes, expect: int) -> None:
+    def post(data: bytes, expect: int, apply: bool = True) -> None:
         response = client.post("/apply-access", data=data, content_type="application/json")
         if response.json()["code"] != expect:
             raise SystemExit(f"unexpected answer: {response.json()}")
+        if apply:
+            services.apply_accepted_calls()
 
     def floor(n: int) -> None:
         # The same rows as a stored call, without the request, the checks or the locking.
@@ -83,7 +86,10 @@ def receiver() -> None:
     post(body(0), 1)  # warm-up (creates the room)
     rows = [("ORM floor: call + resident + history rows", per_second(CALLS, floor))]
     offset = 1
-    rows.append(("new person (stored)", per_second(CALLS, lambda n: post(body(offset + n), 1))))
+    rows.append(("new person: the answer only (accepted)",
+                 per_second(CALLS, lambda n: post(body(900_000 + n), 1, apply=False))))
+    services.apply_accepted_calls()
+    rows.append(("new person (accepted + applied)", per_second(CALLS, lambda n: post(body(offset + n), 1))))
     rows.append(("same ywlsh again (duplicate)", per_second(CALLS, lambda n: post(body(offset + n), 1))))
     rows.append(("new ywlsh, same ownerId (update)",
                  per_second(CALLS, lambda n: post(body(offset + n, ywlsh=f"YW2-{n}"), 1))))

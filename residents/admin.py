@@ -172,11 +172,12 @@ class ResidentAdmin(ScopedModelAdmin):
 class ApplyAccessCallAdmin(ScopedModelAdmin):
     """What the city sent and what we answered. Read-only; the body is shown masked only."""
 
-    list_display = ["received_at", "ywlsh", "community_city_id", "outcome", "answer_code", "message", "remote_addr"]
+    list_display = ["received_at", "ywlsh", "community_city_id", "outcome", "answer_code", "message", "problem",
+                    "remote_addr"]
     list_filter = ["outcome", "community"]
     search_fields = ["ywlsh", "community_city_id"]
     fields = ["received_at", "remote_addr", "content_type", "body_bytes", "summary", "ywlsh", "community_city_id",
-              "community", "resident", "outcome", "answer_code", "message"]
+              "community", "resident", "outcome", "answer_code", "message", "applied_at", "problem"]
     readonly_fields = fields
     date_hierarchy = "received_at"
 

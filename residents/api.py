@@ -3,16 +3,18 @@
 Whatever happens the answer is the contract's envelope, ``{"code": 1, "message": ""}`` when the
 person is stored and ``{"code": 0, "message": "<contract field>: <why, in Chinese>"}`` otherwise:
 malformed JSON, an array, a wrong content type, an oversized body, an unknown community, a refused
-source address, too many calls, an internal error. The call is stored (ApplyAccessCall, PII
-encrypted/masked) before anything in it is trusted, and updated with its outcome.
+source address, too many calls, an internal error.
 
-This module only does what is particular to the contract (JSON types, epoch milliseconds, contract
-names); the rules for a person are residents.validation's, shared with the Excel import.
+Answering is kept to what the body alone decides: its types, the person's rules
+(residents.validation, shared with the Excel import) and that the community is ours. A valid call is
+then stored as *accepted* (ApplyAccessCall, PII encrypted/masked), one INSERT, and answered code 1; a
+worker applies it (residents.services.apply_accepted_calls: duplicates by ywlsh, the person's row, the
+room, the history, the photo fetch) within about a second. So the answer costs what a bare insert
+costs and a burst of registrations queues instead of stretching every answer (see README, Apply-access).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import ipaddress
 import json
 import logging
@@ -30,27 +32,14 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from afxq_portal.pii import mask_text
-from communities.models import Community
+from communities.lookup import community_by_city_id
 
 from . import services
+from .contract import fields_with_nul, format_problems, type_problems
 from .models import ApplyAccessCall
 from .validation import FieldProblem, check_application
 
 logger = logging.getLogger("residents.apply_access")
-
-# Ours (validation.py) -> the contract's names, in the contract's order: messages name the
-# contract's field, since that is what the city's developers know.
-CONTRACT_NAMES = {
-    "address": "address", "name": "name", "id_card": "idCard", "photo_url": "photo", "source": "source",
-    "person_type": "type", "phone": "phone", "community_id": "communityId", "owner_id": "ownerId",
-    "ywlsh": "ywlsh", "sex": "xbdm", "valid_from": "visitTime", "valid_until": "effectiveVisitTime",
-}
-STRING_FIELDS = ("address", "name", "idCard", "photo", "source", "type", "phone", "communityId", "ownerId", "ywlsh")
-EPOCH_FIELDS = ("visitTime", "effectiveVisitTime")
-# Plausible validity instants (2000-01-01 .. 2100-01-01): outside them a number is a unit mistake
-# (seconds instead of milliseconds, say), not a date.
-EPOCH_MS_MIN, EPOCH_MS_MAX = 946_684_800_000, 4_102_444_800_000
-
 
 class EnvelopeError(Exception):
     """A refusal answered with ``{"code": 0}`` and an HTTP status."""
@@ -91,19 +80,6 @@ class ApplyAccessThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": client_address(request) or "unknown"}
 
 
-def epoch_ms(value: Any) -> dt.datetime | None:
-    """Epoch milliseconds (a JSON number) to an aware datetime; ValueError when it is not one."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(_("must be epoch milliseconds (a number) or null"))
-    if isinstance(value, float) and not value.is_integer():
-        raise ValueError(_("must be whole epoch milliseconds"))
-    if not EPOCH_MS_MIN <= value <= EPOCH_MS_MAX:
-        raise ValueError(_("is not a plausible time in epoch milliseconds"))
-    return dt.datetime.fromtimestamp(int(value) / 1000, tz=dt.UTC)
-
-
 def check_content_type(request: Request) -> None:
     content_type = (request.META.get("CONTENT_TYPE") or "").split(";")[0].strip().lower()
     if content_type != "application/json":
@@ -134,49 +110,6 @@ def read_body(request: Request) -> bytes:
     if len(raw) > limit:
         raise too_large
     return raw
-
-
-def type_problems(data: dict[str, Any]) -> tuple[dict[str, Any], list[FieldProblem]]:
-    """JSON-level checks (which fields are strings, numbers, epoch ms) and the contract-to-ours
-    mapping. Values of the wrong type are left out of the mapped dict and reported here."""
-    problems: list[FieldProblem] = []
-    ours: dict[str, Any] = {}
-    reverse = {contract: own for own, contract in CONTRACT_NAMES.items()}
-    for field in STRING_FIELDS:
-        value = data.get(field)
-        if value is None:
-            # Every string field of the contract is required: said here too, so that a call with no
-            # usable communityId still lists everything that is missing.
-            problems.append(FieldProblem(reverse[field], _("is required")))
-        elif not isinstance(value, str):
-            problems.append(FieldProblem(reverse[field], _("must be a string")))
-        else:
-            ours[reverse[field]] = value
-    sex = data.get("xbdm")
-    if isinstance(sex, bool) or (sex is not None and not isinstance(sex, int | str)):
-        problems.append(FieldProblem("sex", _("must be 0 (female), 1 (male) or 2 (unknown)")))
-    elif sex is None:
-        problems.append(FieldProblem("sex", _("is required")))
-    else:
-        ours["sex"] = str(sex)
-    for field in EPOCH_FIELDS:
-        try:
-            ours[reverse[field]] = epoch_ms(data.get(field))
-        except ValueError as exc:
-            problems.append(FieldProblem(reverse[field], str(exc)))
-    return ours, problems
-
-
-def format_problems(problems: list[FieldProblem]) -> str:
-    order = list(CONTRACT_NAMES)
-    seen: set[str] = set()
-    parts = []
-    for problem in sorted(problems, key=lambda p: order.index(p.field) if p.field in order else len(order)):
-        if problem.field in seen:  # one reason per field: the first (a type error) explains the rest
-            continue
-        seen.add(problem.field)
-        parts.append(f"{CONTRACT_NAMES.get(problem.field, problem.field)}: {problem.message}")
-    return "; ".join(parts)
 
 
 def _networks(cidrs: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -230,21 +163,23 @@ class ApplyAccessView(APIView):
             return super().dispatch(request, *args, **kwargs)
 
     def post(self, request: Request) -> Response:
-        call = ApplyAccessCall.objects.create(
-            remote_addr=client_address(request),
-            content_type=(request.META.get("CONTENT_TYPE") or "")[:100],
-        )
+        call = ApplyAccessCall(remote_addr=client_address(request),
+                               content_type=(request.META.get("CONTENT_TYPE") or "")[:100])
         try:
             response = self.handle_call(request, call)
         except EnvelopeError as exc:
             response = envelope(0, exc.message, exc.http_status)
             call.outcome = exc.outcome
         except Exception:
-            logger.exception("apply-access call %s: internal error", call.pk)
+            logger.exception("apply-access call from %s: internal error", call.remote_addr)
             response = envelope(0, _("internal error, please retry later"), status.HTTP_500_INTERNAL_SERVER_ERROR)
             call.outcome = ApplyAccessCall.Outcome.ERROR
         call.answer_code, call.message = response.data["code"], response.data["message"][:300]
-        call.save()
+        # The call, with what we answer, is in the database before the answer leaves (if this fails,
+        # DRF's handler answers 500 "retry later": nothing was accepted).
+        call.save(force_insert=True)
+        if call.outcome == ApplyAccessCall.Outcome.ACCEPTED:
+            transaction.on_commit(services.nudge_apply_calls)
         logger.info("apply-access call=%s ywlsh=%s community=%s outcome=%s code=%s message=%s",
                     call.pk, call.ywlsh or "-", call.community_city_id or "-", call.outcome, call.answer_code,
                     mask_text(call.message))
@@ -265,31 +200,26 @@ class ApplyAccessView(APIView):
         ours, problems = type_problems(data)
         community = None
         if isinstance(data.get("communityId"), str) and data["communityId"].strip():
-            community = Community.objects.filter(city_id=data["communityId"].strip()).first()
+            community = community_by_city_id(data["communityId"].strip())
             if community is None:
                 problems.append(FieldProblem("community_id", _("is not a community of this system")))
             call.community = community
         elif "community_id" not in {p.field for p in problems}:
             problems.append(FieldProblem("community_id", _("is required")))
         if community is not None:
-            application, more = check_application(community, ours)
-            problems += more
+            problems += check_application(community, ours)[1]
         if problems:
             raise EnvelopeError(format_problems(problems))
-        try:
-            with transaction.atomic():
-                received = services.receive_application(community, application)
-        except services.ApplicationConflict as exc:
-            raise EnvelopeError(format_problems([FieldProblem(exc.field, exc.message)])) from exc
-        call.resident = received.resident
-        call.outcome = received.outcome
+        # Valid: accepted. What depends on what we hold (a resend, an update, a conflict) is the
+        # worker's, in the order the calls arrived.
+        call.outcome = ApplyAccessCall.Outcome.ACCEPTED
         return envelope(1, "")
 
 
 def refuse_nul_characters(data: dict[str, Any]) -> None:
     """PostgreSQL text cannot hold a NUL character: a field with one (JSON "\\u0000") is refused by name before
     anything is looked up or stored; it would otherwise be an internal error (found by the fuzz test)."""
-    fields = [field for field in (*STRING_FIELDS, "xbdm") if isinstance(data.get(field), str) and "\x00" in data[field]]
+    fields = fields_with_nul(data)
     if fields:
         reason = _("contains a NUL character")
         raise EnvelopeError("; ".join(f"{field}: {reason}" for field in fields))
@@ -297,7 +227,8 @@ def refuse_nul_characters(data: dict[str, Any]) -> None:
 
 def _remember(call: ApplyAccessCall, raw: bytes) -> None:
     # A raw NUL byte (not valid JSON anyway) is kept visible but storable.
-    text = raw[:65536].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+    # Kept whole (read_body bounds it): the worker applies an accepted call from this body.
+    text = raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
     call.body, call.body_bytes, call.summary = text, len(raw), mask_text(text[:2000])
 
 

@@ -215,6 +215,7 @@ class ApplyAccessCall(models.Model):
 
     class Outcome(models.TextChoices):
         RECEIVED = "received", _("received (being processed)")
+        ACCEPTED = "accepted", _("accepted, being applied")
         STORED = "stored", _("stored")
         DUPLICATE = "duplicate", _("duplicate ywlsh (nothing changed)")
         REFUSED = "refused", _("refused")
@@ -235,11 +236,20 @@ class ApplyAccessCall(models.Model):
     outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices, default=Outcome.RECEIVED)
     answer_code = models.PositiveSmallIntegerField(_("answer code"), null=True, blank=True)
     message = models.CharField(_("message"), max_length=300, blank=True)
+    # An accepted call is applied by a worker (residents.services.apply_accepted_calls): when, and
+    # what stopped it if it could not be (the city had been answered code 1 already).
+    applied_at = models.DateTimeField(_("applied at"), null=True, blank=True)
+    problem = models.CharField(_("problem when applying"), max_length=300, blank=True)
 
     class Meta:
         verbose_name = _("apply-access call")
         verbose_name_plural = _("apply-access calls")
         ordering = ["-received_at", "-id"]
+        indexes = [
+            # The worker's queue: only calls waiting to be applied are in it, so it stays small.
+            models.Index(fields=["community", "id"], condition=models.Q(outcome="accepted"),
+                         name="apply_call_accepted_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.ywlsh or '?'} {self.outcome} @ {self.received_at:%Y-%m-%d %H:%M:%S}"

@@ -3,26 +3,33 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.cache import cache
 from django.core.files.base import ContentFile
-from django.db import transaction
-from django.utils import timezone
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Min
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from afxq_portal.crypto import keyed_hash
+from afxq_portal.pii import mask_text
 from communities.models import Community
 from uploads.services import enqueue_record
 
+from .contract import format_problems, read_application
 from .models import TYPES_WITH_ROOM, ApplyAccessCall, Resident, ResidentChange
-from .validation import CleanApplication, resolve_room
+from .validation import CleanApplication, FieldProblem, resolve_room
 
 logger = logging.getLogger(__name__)
+call_logger = logging.getLogger("residents.apply_access")
 
 # Stored as data in English, shown translated (ResidentChange.by / reason_display).
 CITY_ACTOR = gettext_noop("city platform (apply-access)")
@@ -31,6 +38,8 @@ SYSTEM_RETENTION_ACTOR = gettext_noop("system (retention)")
 REGISTERED_REASON = gettext_noop("registered by the city")
 UPDATED_REASON = gettext_noop("updated by the city")
 FETCH_PHOTO_TASK = "residents.fetch_photo"
+APPLY_CALLS_TASK = "residents.apply_calls"
+APPLY_NUDGE_KEY = "residents:apply-calls-queued"
 
 
 class ReviewError(Exception):
@@ -157,12 +166,18 @@ def _find_existing(community: Community, application: CleanApplication) -> tuple
     return None, None
 
 
-@transaction.atomic
-def receive_application(community: Community, application: CleanApplication) -> Received:
-    """Store (or update) the person the city registered. Idempotent by ``ywlsh``."""
-    # One application of a community at a time: the duplicate check and the upsert stay consistent
-    # when the city resends while the first call is still being processed.
-    Community.objects.select_for_update().filter(pk=community.pk).first()
+def receive_application(community: Community, application: CleanApplication, *,
+                        community_locked: bool = False) -> Received:
+    """Store (or update) the person the city registered. Idempotent by ``ywlsh``. The caller runs it in
+    a transaction (apply_accepted_calls: a savepoint per call, inside the batch that holds the
+    community's lock, hence ``community_locked``)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("receive_application must run inside a transaction")
+    if not community_locked:
+        # One application of a community at a time: the duplicate check and the upsert stay consistent.
+        # FOR NO KEY UPDATE: it excludes another applier but not the FOR KEY SHARE lock of an insert that
+        # references the community (an accepted call, a device event), which FOR UPDATE would block.
+        Community.objects.select_for_update(no_key=True).filter(pk=community.pk).first()
     duplicate = _is_duplicate(community, application.ywlsh)
     if duplicate is not None:
         return Received(duplicate, ApplyAccessCall.Outcome.DUPLICATE)
@@ -199,6 +214,148 @@ def receive_application(community: Community, application: CleanApplication) -> 
     resident_id = resident.pk
     transaction.on_commit(lambda: nudge_photo_fetch(resident_id))
     return Received(resident, ApplyAccessCall.Outcome.STORED, created=existing is None)
+
+
+# --- Applying accepted calls (the worker's half of apply-access) -----------------------------------
+
+# When this process last asked for the task (time.monotonic()); see nudge_apply_calls.
+_last_nudge = -1e9
+
+
+def nudge_apply_calls() -> None:
+    """Ask a worker to apply the accepted calls: at most once per APPLY_ACCESS_NUDGE_INTERVAL_SECONDS
+    from each process, and at most one queued task at a time.
+
+    Why nothing is left behind, with no Redis round trip on most calls: a call accepted within the
+    interval after this process's last ask is covered by the task that ask queued (or found queued),
+    because that task starts after the ask and does not finish before it has run for the interval and
+    then found nothing to apply (apply_accepted_calls' ``linger_seconds``). Best effort: the beat sweep
+    (residents-apply-calls) applies whatever a lost task left behind."""
+    global _last_nudge
+    now = time.monotonic()
+    if now - _last_nudge < settings.APPLY_ACCESS_NUDGE_INTERVAL_SECONDS:
+        return
+    _last_nudge = now
+    queue_apply_task()
+
+
+def queue_apply_task() -> None:
+    """Queue ``residents.apply_calls`` unless one is queued and not started yet: the key is set when a
+    task is queued and deleted by the task when it starts. Without a shared cache (no REDIS_URL: the
+    laptop's local-memory cache) the worker cannot clear the web's key, so every ask queues a task."""
+    from afxq_portal.celery_app import app
+
+    debounce = settings.APPLY_ACCESS_NUDGE_DEBOUNCE
+    try:
+        if debounce and not cache.add(APPLY_NUDGE_KEY, 1, timeout=settings.APPLY_ACCESS_NUDGE_TTL_SECONDS):
+            return
+        app.send_task(APPLY_CALLS_TASK)
+    except Exception:  # the broker or the cache is down: the sweep will find the calls
+        logger.warning("could not queue the application of accepted apply-access calls", exc_info=True)
+        if debounce:
+            _forget_nudge()
+
+
+def _forget_nudge() -> None:
+    try:
+        cache.delete(APPLY_NUDGE_KEY)
+    except Exception:
+        logger.warning("could not clear the apply-access nudge key", exc_info=True)
+
+
+def apply_accepted_calls(*, budget_seconds: float | None = None, batch_size: int | None = None,
+                         linger_seconds: float = 0.0) -> int:
+    """Apply accepted apply-access calls, a community at a time, oldest first, until none is left or
+    the budget is spent (then the next task is queued). Returns how many were applied.
+
+    Workers share the queue: each batch holds its community's row lock (skip_locked), so two workers
+    take different communities, and one community's calls are applied one after the other in the
+    order they arrived (an update never overtakes the registration it updates). The task lingers:
+    it returns only after it has run ``linger_seconds`` and then found nothing (see nudge_apply_calls)."""
+    started = time.monotonic()
+    _forget_nudge()
+    budget = settings.APPLY_ACCESS_APPLY_BUDGET_SECONDS if budget_seconds is None else budget_seconds
+    size = batch_size or settings.APPLY_ACCESS_APPLY_BATCH
+    applied = 0
+    with translation.override(settings.LANGUAGE_CODE):  # problems read like the envelope's messages
+        _refuse_calls_of_deleted_communities()
+        while True:
+            done = apply_next_batch(size)
+            applied += done
+            elapsed = time.monotonic() - started
+            if done and elapsed > budget:
+                queue_apply_task()
+                return applied
+            if not done:
+                if elapsed >= linger_seconds:
+                    return applied
+                time.sleep(min(linger_seconds - elapsed, 0.1))
+
+
+def accepted_calls_waiting() -> int:
+    return ApplyAccessCall.objects.filter(outcome=ApplyAccessCall.Outcome.ACCEPTED).count()
+
+
+def apply_next_batch(batch_size: int) -> int:
+    """Claim the community whose accepted call is the oldest (and that no other worker holds) and
+    apply up to ``batch_size`` of its calls in one transaction."""
+    with transaction.atomic():
+        community = _claim_next_community()
+        if community is None:
+            return 0
+        calls = list(ApplyAccessCall.objects.filter(community=community, outcome=ApplyAccessCall.Outcome.ACCEPTED)
+                     .order_by("pk")[:batch_size])
+        for call in calls:
+            _apply_call(call, community)
+        return len(calls)
+
+
+def _claim_next_community() -> Community | None:
+    waiting = (ApplyAccessCall.objects.filter(outcome=ApplyAccessCall.Outcome.ACCEPTED, community__isnull=False)
+               .values("community_id").annotate(oldest=Min("pk")).order_by("oldest")[:50])
+    for row in waiting:
+        # no_key: see receive_application (the web keeps inserting this community's calls meanwhile).
+        community = (Community.objects.select_for_update(skip_locked=True, no_key=True)
+                     .filter(pk=row["community_id"]).first())
+        if community is not None:
+            return community
+    return None
+
+
+def _apply_call(call: ApplyAccessCall, community: Community) -> None:
+    try:
+        with transaction.atomic():  # a savepoint: one call's failure does not undo the batch
+            application, problems = read_application(community, json.loads(call.body))
+            # Problems only when what we hold changed since the answer (the community's address, say).
+            received = None if problems else receive_application(community, application, community_locked=True)
+    except ApplicationConflict as exc:
+        received, problems = None, [FieldProblem(exc.field, exc.message)]
+    except DatabaseError as exc:
+        if not isinstance(exc, IntegrityError):
+            raise  # the database is in trouble: the whole batch is retried by the next task
+        received, problems = None, None
+    except Exception:
+        received, problems = None, None
+    if received is not None:
+        call.resident, call.outcome, call.problem = received.resident, received.outcome, ""
+    elif problems:
+        call.outcome, call.problem = ApplyAccessCall.Outcome.REFUSED, format_problems(problems)[:300]
+    else:
+        logger.exception("apply-access call %s could not be applied", call.pk)
+        call.outcome, call.problem = ApplyAccessCall.Outcome.ERROR, _("internal error")
+    call.applied_at = timezone.now()
+    call.save(update_fields=["resident", "outcome", "problem", "applied_at"])
+    level = logging.INFO if received is not None else logging.WARNING
+    call_logger.log(level, "apply-access call=%s ywlsh=%s community=%s applied: outcome=%s%s", call.pk,
+                    call.ywlsh or "-", community.city_id, call.outcome,
+                    f" problem={mask_text(call.problem)}" if call.problem else "")
+
+
+def _refuse_calls_of_deleted_communities() -> None:
+    # A community deleted after it accepted calls: they can never be applied (and must not wait forever).
+    ApplyAccessCall.objects.filter(outcome=ApplyAccessCall.Outcome.ACCEPTED, community__isnull=True).update(
+        outcome=ApplyAccessCall.Outcome.REFUSED, problem=_("the community was deleted"),
+        applied_at=timezone.now())
 
 
 def _snapshot(resident: Resident) -> dict[str, str]:

@@ -43,6 +43,12 @@ def fetch_photo(self, resident_id: int) -> str:  # noqa: ANN001 - celery's task 
     return "stored"
 
 
+@shared_task(name="residents.apply_calls", ignore_result=True)
+def apply_calls() -> int:
+    """Apply the accepted apply-access calls (queued by the view's nudge, and by beat as a sweep)."""
+    return services.apply_accepted_calls(linger_seconds=settings.APPLY_ACCESS_NUDGE_INTERVAL_SECONDS)
+
+
 @shared_task(name="residents.expire_residents", ignore_result=True)
 def expire_residents() -> dict[str, int]:
     """Beat, every few minutes: expire people whose validity ended, delete old stored calls and the

@@ -227,8 +227,14 @@ def smoke(stack: Stack, check: Callable[[str, bool, str], None]) -> None:
     guard = Browser(stack.web)
     guard.request("GET", "/guard/login/")
     logged_in = guard.request("POST", "/guard/login/", data={"username": GUARD_LOGIN, "password": GUARD_PASSWORD})
-    queue = guard.request("GET", "/guard/")
-    pending = re.search(r"/guard/(\d+)/approve/", queue.text)
+    # The call was accepted; a worker applies it (nudged at once): the person appears within a moment.
+    deadline = time.monotonic() + 30
+    while True:
+        queue = guard.request("GET", "/guard/")
+        pending = re.search(r"/guard/(\d+)/approve/", queue.text)
+        if pending or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     check("guard logs in and sees the person", logged_in.status_code == 302 and pending is not None,
           f"login HTTP {logged_in.status_code}, queue HTTP {queue.status_code}")
     if pending:

@@ -1,5 +1,7 @@
-"""POST /apply-access: every valid shape is stored, every bad input gets the exact envelope and
-stores nothing, the call itself is kept (PII encrypted/masked), idempotency and updates."""
+"""POST /apply-access: every valid shape is accepted and then stored by the worker's half
+(services.apply_accepted_calls, run here in-process right after each call), every bad input gets the
+exact envelope and stores nothing, the call itself is kept (PII encrypted/masked), idempotency and
+updates."""
 
 from __future__ import annotations
 
@@ -33,9 +35,14 @@ def payload(**overrides) -> dict:
     return {k: v for k, v in data.items() if v is not ...}
 
 
-def post(client: Client, data, *, content_type: str = "application/json", raw: bytes | None = None, **extra):
+def post(client: Client, data, *, content_type: str = "application/json", raw: bytes | None = None,
+         apply: bool = True, **extra):
+    """POST a call, then do what the worker does with accepted calls (unless ``apply`` is False)."""
     body = raw if raw is not None else json.dumps(data, ensure_ascii=False).encode()
-    return client.post("/apply-access", data=body, content_type=content_type, **extra)
+    response = client.post("/apply-access", data=body, content_type=content_type, **extra)
+    if apply:
+        services.apply_accepted_calls()
+    return response
 
 
 # --- valid shapes -------------------------------------------------------------------------------
@@ -208,14 +215,83 @@ def test_it_answers_other_methods_in_the_envelope(client: Client, db) -> None:  
 
 
 def test_it_answers_an_internal_error_in_the_envelope(client: Client, community_a, monkeypatch) -> None:  # noqa: ANN001
-    def explode(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        raise RuntimeError("database on fire")
+    from residents import api
 
-    monkeypatch.setattr(services, "receive_application", explode)
+    def explode(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("validation on fire")
+
+    monkeypatch.setattr(api, "check_application", explode)
     response = post(client, payload())
     assert response.status_code == 500
     assert response.json() == {"code": 0, "message": "内部错误，请稍后重试"}
-    assert ApplyAccessCall.objects.get().outcome == ApplyAccessCall.Outcome.ERROR
+    call = ApplyAccessCall.objects.get()
+    assert call.outcome == ApplyAccessCall.Outcome.ERROR and call.answer_code == 0
+    assert not Resident.objects.exists()
+
+
+def test_it_marks_a_call_the_worker_could_not_apply_and_goes_on(client: Client, community_a, monkeypatch,
+                                                                caplog) -> None:  # noqa: ANN001
+    real = services.receive_application
+
+    def explode_for_the_first(community, application, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        if application.ywlsh == "YW-0001":
+            raise RuntimeError("bug")
+        return real(community, application, **kwargs)
+
+    monkeypatch.setattr(services, "receive_application", explode_for_the_first)
+    assert post(client, payload(), apply=False).json() == {"code": 1, "message": ""}
+    assert post(client, payload(ywlsh="YW-0002", ownerId="OWNER-2", idCard=make_id_card(2)),
+                apply=False).json() == {"code": 1, "message": ""}
+    with caplog.at_level(logging.WARNING):
+        assert services.apply_accepted_calls() == 2
+    first, second = ApplyAccessCall.objects.order_by("pk")
+    assert first.outcome == ApplyAccessCall.Outcome.ERROR and first.problem == "内部错误" and first.applied_at
+    assert second.outcome == ApplyAccessCall.Outcome.STORED and second.resident.ywlsh == "YW-0002"
+    assert "could not be applied" in caplog.text
+
+
+def test_it_answers_before_applying_and_the_worker_stores(client: Client, community_a) -> None:
+    response = post(client, payload(), apply=False)
+    assert response.json() == {"code": 1, "message": ""}
+    call = ApplyAccessCall.objects.get()
+    assert call.outcome == ApplyAccessCall.Outcome.ACCEPTED and call.answer_code == 1 and call.applied_at is None
+    assert not Resident.objects.exists()
+    assert services.accepted_calls_waiting() == 1
+    assert services.apply_accepted_calls() == 1
+    call.refresh_from_db()
+    assert call.outcome == ApplyAccessCall.Outcome.STORED and call.resident == Resident.objects.get()
+    assert call.applied_at is not None and services.accepted_calls_waiting() == 0
+
+
+def test_it_applies_a_communitys_calls_in_the_order_they_arrived(client: Client, community_a, community_b) -> None:
+    other = {"communityId": "CITY-B", "address": "四川省成都市青羊区草市街1号1栋1单元1楼01号"}
+    for n, extra in enumerate([{}, other, {}, other, {}], start=1):
+        post(client, payload(ywlsh=f"YW-{n}", name=f"张{n}", **extra), apply=False)
+    # Small batches: the oldest waiting call decides which community goes next.
+    assert services.apply_next_batch(2) == 2
+    assert set(Resident.objects.values_list("ywlsh", flat=True)) == {"YW-3"}
+    assert services.apply_accepted_calls(batch_size=2) == 3
+    a, b = Resident.objects.get(community=community_a), Resident.objects.get(community=community_b)
+    assert (a.ywlsh, a.name, b.ywlsh, b.name) == ("YW-5", "张5", "YW-4", "张4")
+    assert [c.details["ywlsh"] for c in a.changes.order_by("pk")] == ["YW-1", "YW-3", "YW-5"]
+
+
+def test_it_refuses_a_call_whose_community_went_away_before_it_was_applied(client: Client, community_a) -> None:
+    post(client, payload(), apply=False)
+    community_a.delete()
+    assert services.apply_accepted_calls() == 0
+    call = ApplyAccessCall.objects.get()
+    assert call.outcome == ApplyAccessCall.Outcome.REFUSED and call.problem == "小区已被删除"
+
+
+def test_it_refuses_at_apply_time_what_no_longer_fits_the_community(client: Client, community_a) -> None:
+    post(client, payload(), apply=False)
+    community_a.district = "青羊区"
+    community_a.save()
+    services.apply_accepted_calls()
+    call = ApplyAccessCall.objects.get()
+    assert call.outcome == ApplyAccessCall.Outcome.REFUSED and call.problem.startswith("address: 不在本小区")
+    assert not Resident.objects.exists()
 
 
 # --- the stored call: kept before it is trusted, PII not in clear ---------------------------------
@@ -238,9 +314,10 @@ def test_it_logs_every_call_with_ywlsh_community_and_outcome(client: Client, com
         post(client, payload())
         post(client, payload(ywlsh="YW-0002", idCard=ID_CARD[:17]))
     lines = [r.getMessage() for r in caplog.records if r.name == "residents.apply_access"]
-    assert len(lines) == 2
-    assert "ywlsh=YW-0001 community=CITY-A outcome=stored code=1" in lines[0]
-    assert "ywlsh=YW-0002 community=CITY-A outcome=refused code=0" in lines[1]
+    assert len(lines) == 3
+    assert "ywlsh=YW-0001 community=CITY-A outcome=accepted code=1" in lines[0]
+    assert "ywlsh=YW-0001 community=CITY-A applied: outcome=stored" in lines[1]
+    assert "ywlsh=YW-0002 community=CITY-A outcome=refused code=0" in lines[2]
     assert not any(ID_CARD in line or "13812345678" in line for line in lines)
 
 
@@ -296,7 +373,10 @@ def test_it_refuses_an_owner_id_claiming_another_persons_id_card(client: Client,
     post(client, payload())
     other = ResidentFactory(community=community_a, id_card=make_id_card(2), city_owner_id="OWNER-2")
     response = post(client, payload(ywlsh="YW-0002", idCard=other.id_card))
-    assert response.json() == {"code": 0, "message": "idCard: 已登记为本小区的另一人员"}
+    # Answered before it is applied (the body was valid); the conflict is the call's outcome, for staff.
+    assert response.json() == {"code": 1, "message": ""}
+    call = ApplyAccessCall.objects.get(ywlsh="YW-0002")
+    assert call.outcome == ApplyAccessCall.Outcome.REFUSED and call.problem == "idCard: 已登记为本小区的另一人员"
     assert Resident.objects.get(city_owner_id="OWNER-1").id_card == ID_CARD
 
 
@@ -367,3 +447,55 @@ def test_it_takes_the_callers_address_from_a_trusted_proxy(client: Client, commu
     # Not through a trusted proxy: the header is not read at all.
     direct = post(client, payload(ywlsh="YW-0003"), REMOTE_ADDR="198.51.100.8", HTTP_X_FORWARDED_FOR="203.0.113.5")
     assert direct.status_code == 403
+
+
+# --- asking a worker to apply the accepted calls ------------------------------------------------------
+
+@pytest.fixture
+def sent_tasks(monkeypatch) -> list[str]:  # noqa: ANN001
+    from afxq_portal.celery_app import app
+
+    sent: list[str] = []
+    monkeypatch.setattr(app, "send_task", lambda name, *args, **kwargs: sent.append(name))
+    return sent
+
+
+@override_settings(APPLY_ACCESS_NUDGE_DEBOUNCE=False)  # the key in Redis is the next test's
+def test_it_asks_for_the_task_at_most_once_per_interval_per_process(sent_tasks: list[str], monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(services, "_last_nudge", -1e9)
+    services.nudge_apply_calls()
+    services.nudge_apply_calls()
+    assert sent_tasks == ["residents.apply_calls"]
+    monkeypatch.setattr(services, "_last_nudge", services.time.monotonic() - 1)
+    services.nudge_apply_calls()
+    assert sent_tasks == ["residents.apply_calls"] * 2
+
+
+@override_settings(APPLY_ACCESS_NUDGE_DEBOUNCE=True)
+def test_it_queues_one_task_at_a_time_until_it_starts(db, sent_tasks: list[str]) -> None:  # noqa: ANN001
+    from django.core.cache import cache
+
+    cache.delete(services.APPLY_NUDGE_KEY)
+    services.queue_apply_task()
+    services.queue_apply_task()
+    assert sent_tasks == ["residents.apply_calls"]
+    services.apply_accepted_calls()  # the task starts: the next ask queues the next task
+    services.queue_apply_task()
+    assert sent_tasks == ["residents.apply_calls"] * 2
+    cache.delete(services.APPLY_NUDGE_KEY)
+
+
+def test_it_lingers_and_applies_a_call_accepted_meanwhile(client: Client, community_a, monkeypatch) -> None:  # noqa: ANN001
+    real_sleep, naps = services.time.sleep, []
+
+    def nap(seconds: float) -> None:
+        if not naps:  # a call accepted after the task's first empty look
+            assert post(client, payload(), apply=False).json()["code"] == 1
+        naps.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(services.time, "sleep", nap)
+    started = services.time.monotonic()
+    assert services.apply_accepted_calls(linger_seconds=0.3) == 1
+    assert services.time.monotonic() - started >= 0.3
+    assert Resident.objects.get().ywlsh == "YW-0001"

@@ -24,6 +24,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from devices.models import MonitoringPoint
+from residents import services
+from residents.models import ApplyAccessCall
 from tests.device_helpers import make_device
 from tests.factories import ResidentFactory
 
@@ -127,3 +129,6 @@ def test_it_answers_every_fuzzed_call_in_its_envelope_without_a_server_error(liv
     for operation in operations:
         key = keys[KIND_OF.get(operation.path, MonitoringPoint.Kind.FACE_PANEL)]
         fuzz(operation, mode, key, resident.pk, live_server.url)()
+    # What apply-access accepted, the worker's half applies without an internal error.
+    services.apply_accepted_calls()
+    assert not ApplyAccessCall.objects.filter(outcome__in=["accepted", "error"]).exists()
