@@ -5,7 +5,7 @@ plus the sandbox city platform, on PostgreSQL (a fresh database, created here an
 Redis (DB 10 broker, DB 11 cache, flushed before and after, so other runs on DBs 0/1 are untouched), with
 DJANGO_PRODUCTION=1 and secrets generated for this run. Then: migrate, collectstatic, `check --deploy`
 (must be clean), and through gunicorn: the admin login page in Chinese, a static file from WhiteNoise,
-POST /apply-access stored (code 1), the guard approving the person, a device key issued and a pass event
+POST /apply-access accepted (code 1) and applied by the worker, the guard approving the person, a device key issued and a pass event
 ingested, and that record arriving at the sandbox through the outbox. Prints PASS/FAIL per step and exits
 non-zero on any failure. Environment: PRODCHECK_PG (default postgres://postgres@127.0.0.1:5432),
 PRODCHECK_REDIS (default redis://127.0.0.1:6379); PRODCHECK_KEEP=1 keeps the database for inspection.
@@ -220,7 +220,7 @@ def smoke(stack: Stack, check: Callable[[str, bool, str], None]) -> None:
               "ownerId": "OWNER-PRODCHECK", "ywlsh": "YW-PRODCHECK-1", "xbdm": 1, "visitTime": None,
               "effectiveVisitTime": None}
     applied = web.request("POST", "/apply-access", json=person)
-    check("POST /apply-access stored (code 1)", applied.status_code == 200 and applied.json() == {"code": 1, "message": ""},
+    check("POST /apply-access accepted (code 1)", applied.status_code == 200 and applied.json() == {"code": 1, "message": ""},
           f"HTTP {applied.status_code} {applied.text[:200]}")
 
     # The guard logs in and approves.
