@@ -332,6 +332,8 @@ APPLY_ACCESS_APPLY_BUDGET_SECONDS = env.float("APPLY_ACCESS_APPLY_BUDGET_SECONDS
 APPLY_ACCESS_NUDGE_INTERVAL_SECONDS = env.float("APPLY_ACCESS_NUDGE_INTERVAL_SECONDS", default=0.25)
 APPLY_ACCESS_NUDGE_DEBOUNCE = bool(REDIS_URL)
 APPLY_ACCESS_NUDGE_TTL_SECONDS = env.int("APPLY_ACCESS_NUDGE_TTL_SECONDS", default=30)
+# An accepted call older than this is stalled (no worker applies): the admin's list of calls says so.
+APPLY_ACCESS_STALLED_AFTER_SECONDS = env.int("APPLY_ACCESS_STALLED_AFTER_SECONDS", default=300)
 # The safety net: beat applies whatever a lost nudge left, this often.
 CELERY_BEAT_SCHEDULE["residents-apply-calls"] = {
     "task": "residents.apply_calls", "schedule": env.float("APPLY_ACCESS_SWEEP_SECONDS", default=15.0)}

@@ -187,6 +187,18 @@ class ApplyAccessCallAdmin(ScopedModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
         return False
 
+    def changelist_view(self, request: HttpRequest, extra_context=None):  # noqa: ANN001, ANN201
+        # Accepted calls are applied within seconds; older ones mean no worker is applying them (the
+        # city was answered, the people are not in the guards' queue yet): say so where staff look.
+        stalled = services.stalled_accepted_calls(self.get_queryset(request))
+        if stalled is not None:
+            count, oldest_seconds = stalled
+            self.message_user(request, _(
+                "%(count)d accepted call(s) have waited %(minutes)d minute(s) or more to be applied: check that the "
+                "Celery workers are running.") % {"count": count, "minutes": oldest_seconds // 60},
+                messages.WARNING)
+        return super().changelist_view(request, extra_context)
+
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
         # A record of what the city sent: only the retention sweep (or a platform administrator) deletes it.
         return request.user.is_active and request.user.is_superuser

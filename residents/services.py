@@ -296,6 +296,19 @@ def accepted_calls_waiting() -> int:
     return ApplyAccessCall.objects.filter(outcome=ApplyAccessCall.Outcome.ACCEPTED).count()
 
 
+def stalled_accepted_calls(calls=None, *, now=None) -> tuple[int, int] | None:  # noqa: ANN001 - queryset, datetime
+    """(how many, age in seconds of the oldest) of the accepted calls older than
+    APPLY_ACCESS_STALLED_AFTER_SECONDS among ``calls`` (a queryset, e.g. a user's scope), or None."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(seconds=settings.APPLY_ACCESS_STALLED_AFTER_SECONDS)
+    queryset = ApplyAccessCall.objects.all() if calls is None else calls
+    stalled = queryset.filter(outcome=ApplyAccessCall.Outcome.ACCEPTED, received_at__lt=cutoff)
+    oldest = stalled.order_by("received_at").values_list("received_at", flat=True).first()
+    if oldest is None:
+        return None
+    return stalled.count(), int((now - oldest).total_seconds())
+
+
 def apply_next_batch(batch_size: int) -> int:
     """Claim the community whose accepted call is the oldest (and that no other worker holds) and
     apply up to ``batch_size`` of its calls in one transaction."""

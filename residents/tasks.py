@@ -46,6 +46,9 @@ def fetch_photo(self, resident_id: int) -> str:  # noqa: ANN001 - celery's task 
 @shared_task(name="residents.apply_calls", ignore_result=True)
 def apply_calls() -> int:
     """Apply the accepted apply-access calls (queued by the view's nudge, and by beat as a sweep)."""
+    stalled = services.stalled_accepted_calls()
+    if stalled is not None:  # the workers were down, or far behind: an ERROR for whoever watches the logs
+        logger.error("apply-access: %d accepted call(s) waited %d s or more to be applied", stalled[0], stalled[1])
     return services.apply_accepted_calls(linger_seconds=settings.APPLY_ACCESS_NUDGE_INTERVAL_SECONDS)
 
 

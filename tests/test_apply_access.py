@@ -499,3 +499,40 @@ def test_it_lingers_and_applies_a_call_accepted_meanwhile(client: Client, commun
     assert services.apply_accepted_calls(linger_seconds=0.3) == 1
     assert services.time.monotonic() - started >= 0.3
     assert Resident.objects.get().ywlsh == "YW-0001"
+
+
+def test_it_warns_staff_of_accepted_calls_no_worker_applied(client: Client, community_a, alice, charlie) -> None:  # noqa: ANN001
+    import datetime as dt
+
+    from django.utils import timezone
+
+    post(client, payload(), apply=False)
+    post(client, payload(ywlsh="YW-0002"), apply=False)
+    assert services.stalled_accepted_calls() is None  # just accepted: not stalled
+    ApplyAccessCall.objects.update(received_at=timezone.now() - dt.timedelta(minutes=7))
+    count, oldest = services.stalled_accepted_calls()
+    assert count == 2 and 420 <= oldest < 430
+    staff_of_a, staff_of_b = Client(), Client()
+    staff_of_a.force_login(alice)
+    staff_of_b.force_login(charlie)
+    page = staff_of_a.get("/admin/residents/applyaccesscall/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "2 条已接受的调用已等待入库 7 分钟以上" in page
+    other = staff_of_b.get("/admin/residents/applyaccesscall/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "已等待入库" not in other  # not their community's calls
+    services.apply_accepted_calls()
+    assert services.stalled_accepted_calls() is None
+
+
+def test_it_logs_an_error_when_the_task_finds_stalled_calls(client: Client, community_a, caplog) -> None:  # noqa: ANN001
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from residents.tasks import apply_calls
+
+    post(client, payload(), apply=False)
+    ApplyAccessCall.objects.update(received_at=timezone.now() - dt.timedelta(minutes=10))
+    with caplog.at_level(logging.ERROR, logger="residents.tasks"):
+        assert apply_calls() == 1
+    assert "1 accepted call(s) waited 600 s or more" in caplog.text
+    assert Resident.objects.get().ywlsh == "YW-0001"
