@@ -1,7 +1,7 @@
 """POST /apply-access: the city platform pushes each registered person here (interface 1).
 
 Whatever happens the answer is the contract's envelope, ``{"code": 1, "message": ""}`` when the
-person is stored and ``{"code": 0, "message": "<contract field>: <why, in Chinese>"}`` otherwise:
+person is accepted and ``{"code": 0, "message": "<contract field>: <why, in Chinese>"}`` otherwise:
 malformed JSON, an array, a wrong content type, an oversized body, an unknown community, a refused
 source address, too many calls, an internal error.
 

@@ -74,14 +74,13 @@ def type_problems(data: dict[str, Any]) -> tuple[dict[str, Any], list[FieldProbl
     return ours, problems
 
 
-def read_application(community: Community, data: dict[str, Any],
-                     problems: list[FieldProblem] | None = None) -> tuple[CleanApplication | None, list[FieldProblem]]:
-    """The person of one call, checked against ``community``; ``problems`` already found are kept."""
-    ours, more = type_problems(data)
-    found = [*(problems or []), *more]
+def read_application(community: Community, data: dict[str, Any]) -> tuple[CleanApplication | None,
+                                                                           list[FieldProblem]]:
+    """The person of one call, checked against ``community``."""
+    ours, problems = type_problems(data)
     application, rule_problems = check_application(community, ours)
-    found += rule_problems
-    return (None if found else application), found
+    problems += rule_problems
+    return (None if problems else application), problems
 
 
 def format_problems(problems: list[FieldProblem]) -> str:

@@ -166,18 +166,12 @@ def _find_existing(community: Community, application: CleanApplication) -> tuple
     return None, None
 
 
-def receive_application(community: Community, application: CleanApplication, *,
-                        community_locked: bool = False) -> Received:
-    """Store (or update) the person the city registered. Idempotent by ``ywlsh``. The caller runs it in
-    a transaction (apply_accepted_calls: a savepoint per call, inside the batch that holds the
-    community's lock, hence ``community_locked``)."""
+def receive_application(community: Community, application: CleanApplication) -> Received:
+    """Store (or update) the person the city registered. Idempotent by ``ywlsh``. The caller holds the
+    community's row lock in its transaction (apply_next_batch), so one application of a community is
+    applied at a time and the duplicate check and the upsert stay consistent."""
     if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("receive_application must run inside a transaction")
-    if not community_locked:
-        # One application of a community at a time: the duplicate check and the upsert stay consistent.
-        # FOR NO KEY UPDATE: it excludes another applier but not the FOR KEY SHARE lock of an insert that
-        # references the community (an accepted call, a device event), which FOR UPDATE would block.
-        Community.objects.select_for_update(no_key=True).filter(pk=community.pk).first()
+        raise RuntimeError("receive_application must run inside the transaction holding the community's lock")
     duplicate = _is_duplicate(community, application.ywlsh)
     if duplicate is not None:
         return Received(duplicate, ApplyAccessCall.Outcome.DUPLICATE)
@@ -327,7 +321,8 @@ def _claim_next_community() -> Community | None:
     waiting = (ApplyAccessCall.objects.filter(outcome=ApplyAccessCall.Outcome.ACCEPTED, community__isnull=False)
                .values("community_id").annotate(oldest=Min("pk")).order_by("oldest")[:50])
     for row in waiting:
-        # no_key: see receive_application (the web keeps inserting this community's calls meanwhile).
+        # FOR NO KEY UPDATE: it excludes another applier but not the FOR KEY SHARE lock of an insert that
+        # references the community (the web's accepted calls, device events), which FOR UPDATE would block.
         community = (Community.objects.select_for_update(skip_locked=True, no_key=True)
                      .filter(pk=row["community_id"]).first())
         if community is not None:
@@ -336,25 +331,24 @@ def _claim_next_community() -> Community | None:
 
 
 def _apply_call(call: ApplyAccessCall, community: Community) -> None:
+    received, problems = None, []
     try:
         with transaction.atomic():  # a savepoint: one call's failure does not undo the batch
             application, problems = read_application(community, json.loads(call.body))
             # Problems only when what we hold changed since the answer (the community's address, say).
-            received = None if problems else receive_application(community, application, community_locked=True)
+            if not problems:
+                received = receive_application(community, application)
     except ApplicationConflict as exc:
-        received, problems = None, [FieldProblem(exc.field, exc.message)]
-    except DatabaseError as exc:
-        if not isinstance(exc, IntegrityError):
+        problems = [FieldProblem(exc.field, exc.message)]
+    except Exception as exc:
+        if isinstance(exc, DatabaseError) and not isinstance(exc, IntegrityError):
             raise  # the database is in trouble: the whole batch is retried by the next task
-        received, problems = None, None
-    except Exception:
-        received, problems = None, None
+        logger.exception("apply-access call %s could not be applied", call.pk)
     if received is not None:
         call.resident, call.outcome, call.problem = received.resident, received.outcome, ""
     elif problems:
         call.outcome, call.problem = ApplyAccessCall.Outcome.REFUSED, format_problems(problems)[:300]
     else:
-        logger.exception("apply-access call %s could not be applied", call.pk)
         call.outcome, call.problem = ApplyAccessCall.Outcome.ERROR, _("internal error")
     call.applied_at = timezone.now()
     call.save(update_fields=["resident", "outcome", "problem", "applied_at"])
