@@ -14,6 +14,8 @@ from django.db.models import Q
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
+from afxq_portal.text import TextRulesModelForm
+
 from . import tenancy
 
 
@@ -123,6 +125,8 @@ class CommunityScopedMixin:
 
 class ScopedModelAdmin(CommunityScopedMixin, admin.ModelAdmin):
     list_per_page = 50
+    # The same text rule as every other door (afxq_portal.text); admins with their own form mix it in.
+    form = TextRulesModelForm
 
     def response_action(self, request: HttpRequest, queryset: models.QuerySet):  # noqa: ANN201
         # A forged selection ("x" for an integer key) would be a 500 inside Django's filter(pk__in=...):

@@ -10,6 +10,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.utils.translation import gettext_lazy as _
 
 from afxq_portal.pii import mask_id_card
+from afxq_portal.text import TextRulesFormMixin
 from afxq_portal.validators import normalise_phone, validate_id_card
 
 from .models import Guard, ProvincialCredential, SiteCredential
@@ -59,7 +60,7 @@ class ProvincialCredentialForm(WriteOnlySecretsForm):
         fields = ["login", "password", "auth_info"]
 
 
-class GuardForm(forms.ModelForm):
+class GuardForm(TextRulesFormMixin, forms.ModelForm):
     """A guard is also a login: the phone is the username; the password is set here."""
 
     password = forms.CharField(

@@ -10,6 +10,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from afxq_portal.text import ascii_digits
 from devices.models import MonitoringPoint
 
 from .addresses import normalise, parse_standard_address
@@ -133,7 +134,7 @@ def parse_segment_range(text: str) -> list[str]:
             values.append(part)
             continue
         low, _sep, high = part.partition("-")
-        if not (low.isdigit() and high.isdigit()) or int(low) > int(high):
+        if not (ascii_digits(low) and ascii_digits(high)) or int(low) > int(high):
             raise RoomRangeError(_("“%(part)s” is not a range like 1-6") % {"part": part})
         width = len(low) if low.startswith("0") else 0
         values.extend(str(n).zfill(width) for n in range(int(low), int(high) + 1))

@@ -14,18 +14,20 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from rest_framework import status
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from afxq_portal.jsonbody import BoundedJSONParser
+from afxq_portal.text import ascii_digits
 from residents.models import Resident
 
 from . import faces, ingest
 from .auth import DeviceKeyAuthentication, IsDevice
 from .models import Device, DeviceEvent, MonitoringPoint
 
-_INDEXED_KEY = re.compile(r"^(\d+)\.(.+)$")
+_INDEXED_KEY = re.compile(r"^([0-9]+)\.(.+)$")
 # Multipart fields that carry a list (repeated parts); every other field takes its last value.
 LIST_FIELDS = {"images"}
 
@@ -72,14 +74,15 @@ def multipart_events(request: Request) -> list[dict[str, Any]] | dict[str, Any]:
 
 
 class IngestView(DeviceView):
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [BoundedJSONParser, MultiPartParser]
     kind: str = ""
 
     def post(self, request: Request) -> Response:
         if request.auth.point.kind != ingest.POINT_KIND[self.kind]:
             return Response({"detail": _("This device is at a %(kind)s point and cannot send these events.")
                              % {"kind": request.auth.point.get_kind_display()}}, status=status.HTTP_403_FORBIDDEN)
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        length = int(declared) if ascii_digits(declared) else 0
         if length > max_body_bytes():
             return Response({"detail": _("The request is %(n)d bytes; at most %(max)d are accepted: send fewer "
                                          "events per request.") % {"n": length, "max": max_body_bytes()}},

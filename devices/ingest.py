@@ -26,6 +26,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from afxq_portal.text import ascii_digits, line_problem, nested_problems
 from afxq_portal.validators import id_card_problem, normalise_id_card
 from residents.models import Resident
 from uploads.models import Endpoint
@@ -49,7 +50,7 @@ _PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕
 _PLATE_RE = re.compile(
     rf"^[{_PROVINCES}][A-HJ-NP-Z](?:[A-HJ-NP-Z0-9]{{4}}[A-HJ-NP-Z0-9挂学警港澳领使]|[A-HJ-NP-Z0-9]{{6}})$"
 )
-_CITY_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+_CITY_TIME_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$")
 _DATA_URL_RE = re.compile(r"^data:image/[a-z]+;base64,", re.IGNORECASE)
 
 
@@ -150,7 +151,7 @@ def clean_plate_type(value: Any) -> str:
     if value in (None, ""):
         raise Refused("plateType", _("is required (a code 01–52 of the plate type table)"))
     text = str(value).strip()
-    if isinstance(value, bool) or not text.isdigit():
+    if isinstance(value, bool) or not ascii_digits(text):
         raise Refused("plateType", _("must be a code of the plate type table (01–27, 51, 52)"))
     code = f"{int(text):02d}"
     if code not in PlateType.values:
@@ -179,6 +180,9 @@ def clean_person_name(value: Any) -> str | None:
         return None
     if not isinstance(value, str) or len(value.strip()) > 50:
         raise Refused("personName", _("must be text of at most 50 characters"))
+    problem = line_problem(value.strip())
+    if problem:
+        raise Refused("personName", problem)
     return value.strip() or None
 
 
@@ -205,7 +209,7 @@ def find_resident(community_id: int, value: Any, moment: datetime) -> Resident:
             resident = residents.filter(init_uuid=uuid.UUID(text)).first()
         except ValueError:
             resident = None
-    if resident is None and text.isdigit():
+    if resident is None and ascii_digits(text):
         resident = residents.filter(pk=int(text)).first()
     if resident is None:
         raise Refused("person", _("unknown person in this community"))
@@ -433,23 +437,25 @@ def record_event(device: Device, draft: Draft) -> DeviceEvent:
 
 
 def ingest_events(device: Device, kind: str, events: list[Any]) -> list[Answer]:
-    """Check and store each event on its own: one bad event never costs the others."""
+    """Check and store each event on its own: one bad event never costs the others. The text of the whole
+    batch is checked before any event is stored, so an event that cannot be stored is refused by name and
+    never fails the request after the events before it were committed (a resend would duplicate them)."""
+    screened = [text_refusals(event) if isinstance(event, dict) else [] for event in events]
     answers = []
     for index, event in enumerate(events):
-        answers.append(ingest_event(device, kind, index, event))
+        if screened[index]:
+            answers.append(Answer(index, errors=screened[index]))
+        else:
+            answers.append(ingest_event(device, kind, index, event))
     count_answers(device, answers)
     return answers
 
 
 def ingest_event(device: Device, kind: str, index: int, event: Any) -> Answer:
+    """One event whose text ingest_events already checked."""
     answer = Answer(index)
     if not isinstance(event, dict):
         answer.errors = [Refused("event", _("must be an object"))]
-        return answer
-    nul = nul_field(event)
-    if nul is not None:
-        # PostgreSQL text cannot hold NUL: refused before any lookup (it was an internal error, found by fuzzing).
-        answer.errors = [Refused(nul, _("contains a NUL character"))]
         return answer
     try:
         event_id = clean_event_id(event.get("eventId"))
@@ -485,14 +491,11 @@ def ingest_event(device: Device, kind: str, index: int, event: Any) -> Answer:
     return answer
 
 
-def nul_field(event: dict) -> str | None:
-    """The first field whose name or text value holds a NUL character ("event" if the name itself does)."""
-    for key, value in event.items():
-        if "\x00" in str(key):
-            return "event"
-        if isinstance(value, str) and "\x00" in value:
-            return str(key)
-    return None
+def text_refusals(event: dict) -> list[Refused]:
+    """Every field name or text value of the event that cannot be stored (afxq_portal.text: a lone surrogate,
+    NUL, a control character), by field; checked before any lookup, since the database, the log and the
+    answer would each fail on it."""
+    return [Refused(name, reason) for name, reason in nested_problems(event)]
 
 
 def count_answers(device: Device, answers: list[Answer]) -> None:

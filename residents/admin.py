@@ -13,6 +13,7 @@ from django.utils.translation import ngettext
 
 from afxq_portal.crypto import keyed_hash
 from afxq_portal.pii import mask_id_card, mask_phone
+from afxq_portal.text import TextRulesFormMixin
 from afxq_portal.validators import validate_id_card, validate_phone
 from communities.admin_scope import ScopedModelAdmin, ScopedTabularInline
 
@@ -22,7 +23,8 @@ from .models import ApplyAccessCall, Resident, ResidentChange
 _ID_LIKE = re.compile(r"^[0-9]{17}[0-9Xx]$")
 
 
-class ResidentForm(forms.ModelForm):
+class ResidentForm(TextRulesFormMixin, forms.ModelForm):
+    line_fields = ("name", "address")
     id_card = forms.CharField(label=_("ID card"), max_length=18, validators=[validate_id_card])
     phone = forms.CharField(label=_("phone"), max_length=20, validators=[validate_phone])
 

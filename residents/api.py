@@ -16,7 +16,6 @@ costs and a burst of registrations queues instead of stretching every answer (se
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 from typing import Any
 
@@ -31,11 +30,13 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
+from afxq_portal import jsonbody
 from afxq_portal.pii import mask_text
+from afxq_portal.text import ascii_digits, field_problems
 from communities.lookup import community_by_city_id
 
 from . import services
-from .contract import fields_with_nul, format_problems, type_problems
+from .contract import TEXT_FIELDS, format_problems, type_problems
 from .models import ApplyAccessCall
 from .validation import FieldProblem, check_application
 
@@ -88,7 +89,9 @@ def check_content_type(request: Request) -> None:
 
 def parse_json(raw: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = jsonbody.loads(raw.decode("utf-8"))
+    except jsonbody.TooDeep as exc:
+        raise EnvelopeError(str(exc), status.HTTP_400_BAD_REQUEST) from exc
     except (UnicodeDecodeError, ValueError) as exc:
         raise EnvelopeError(_("the body is not valid JSON"), status.HTTP_400_BAD_REQUEST) from exc
     if not isinstance(data, dict):
@@ -104,7 +107,7 @@ def read_body(request: Request) -> bytes:
     declared = request.META.get("CONTENT_LENGTH") or "0"
     too_large = EnvelopeError(_("the body is larger than %(n)d bytes") % {"n": limit},
                               status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-    if declared.isdigit() and int(declared) > limit:
+    if ascii_digits(declared) and int(declared) > limit:
         raise too_large
     raw = request._request.read(limit + 1)
     if len(raw) > limit:
@@ -153,6 +156,8 @@ class ApplyAccessView(APIView):
     parser_classes: list = []  # we read and parse the body ourselves, to answer every failure in the envelope
     renderer_classes = [JSONRenderer]
     throttle_classes = [ApplyAccessThrottle]
+    # Only POST: DRF would answer OPTIONS with its metadata, outside the envelope.
+    http_method_names = ["post"]
 
     def get_exception_handler(self):  # noqa: ANN201
         return envelope_exception_handler
@@ -192,7 +197,7 @@ class ApplyAccessView(APIView):
         _remember(call, raw)
         check_content_type(request)
         data = parse_json(raw)
-        refuse_nul_characters(data)
+        refuse_unstorable_text(data)
         if isinstance(data.get("ywlsh"), str):
             call.ywlsh = data["ywlsh"][:64]
         if isinstance(data.get("communityId"), str):
@@ -216,13 +221,13 @@ class ApplyAccessView(APIView):
         return envelope(1, "")
 
 
-def refuse_nul_characters(data: dict[str, Any]) -> None:
-    """PostgreSQL text cannot hold a NUL character: a field with one (JSON "\\u0000") is refused by name before
-    anything is looked up or stored; it would otherwise be an internal error (found by the fuzz test)."""
-    fields = fields_with_nul(data)
-    if fields:
-        reason = _("contains a NUL character")
-        raise EnvelopeError("; ".join(f"{field}: {reason}" for field in fields))
+def refuse_unstorable_text(data: dict[str, Any]) -> None:
+    """Text that cannot be stored (a lone surrogate, NUL, a control character: afxq_portal.text) is refused by
+    field before anything is looked up or stored: the community lookup, the call's ywlsh and the worker's
+    encryption would otherwise fail on it, after the call was answered or as an internal error."""
+    problems = field_problems(data, TEXT_FIELDS)
+    if problems:
+        raise EnvelopeError("; ".join(f"{field}: {reason}" for field, reason in problems))
 
 
 def _remember(call: ApplyAccessCall, raw: bytes) -> None:

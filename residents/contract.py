@@ -25,6 +25,8 @@ CONTRACT_NAMES = {
 }
 STRING_FIELDS = ("address", "name", "idCard", "photo", "source", "type", "phone", "communityId", "ownerId", "ywlsh")
 EPOCH_FIELDS = ("visitTime", "effectiveVisitTime")
+# Every field that may carry text (xbdm may be sent as "1"): checked for storable text first (afxq_portal.text).
+TEXT_FIELDS = (*STRING_FIELDS, "xbdm")
 # Plausible validity instants (2000-01-01 .. 2100-01-01): outside them a number is a unit mistake
 # (seconds instead of milliseconds, say), not a date.
 EPOCH_MS_MIN, EPOCH_MS_MAX = 946_684_800_000, 4_102_444_800_000
@@ -94,8 +96,3 @@ def format_problems(problems: list[FieldProblem]) -> str:
         seen.add(problem.field)
         parts.append(f"{CONTRACT_NAMES.get(problem.field, problem.field)}: {problem.message}")
     return "; ".join(parts)
-
-
-def fields_with_nul(data: dict[str, Any]) -> list[str]:
-    """PostgreSQL text cannot hold a NUL character (JSON "\\u0000"): such fields are refused by name."""
-    return [field for field in (*STRING_FIELDS, "xbdm") if isinstance(data.get(field), str) and "\x00" in data[field]]

@@ -28,6 +28,8 @@ import urllib3
 from django.conf import settings
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from afxq_portal.text import ascii_digits
+
 MAX_REDIRECTS = 3
 MAX_SIDE = 1600  # what we keep: enough for a face, far less than a phone's 12 MP
 MIN_SIDE = 32
@@ -166,7 +168,7 @@ def download(url: str) -> bytes:
                 error = PhotoTemporaryError if response.status in _TEMPORARY_STATUSES else PhotoRefused
                 raise error(f"HTTP {response.status}")
             declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > limit:
+            if declared and ascii_digits(declared) and int(declared) > limit:
                 raise PhotoRefused(f"photo is {declared} bytes, more than {limit}")
             return _read_capped(response, limit, deadline)
         finally:

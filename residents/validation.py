@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from django.utils.translation import gettext as _
 
+from afxq_portal.text import ascii_digits, line_problem
 from afxq_portal.validators import id_card_problem, normalise_id_card, normalise_phone, phone_problem
 from communities.addresses import (
     AddressError,
@@ -65,7 +66,7 @@ def clean_person_type(value: Any) -> str | None:
         return None
     text = normalise(str(value))
     text = _TYPE_LABELS.get(text, text)
-    if text.isdigit() and len(text) == 1:
+    if ascii_digits(text) and len(text) == 1:
         text = "0" + text
     return text if text in PersonType.values else None
 
@@ -103,6 +104,8 @@ def check_person(community: Community, raw: Mapping[str, Any]) -> tuple[CleanPer
     name = normalise(str(raw.get("name") or "")) if raw.get("name") is not None else ""
     if not name:
         problems.append(FieldProblem("name", _("is required")))
+    elif line_problem(name):
+        problems.append(FieldProblem("name", line_problem(name)))
     elif len(name) > NAME_MAX_LENGTH:
         problems.append(FieldProblem("name", _("is longer than %(n)d characters") % {"n": NAME_MAX_LENGTH}))
 
@@ -128,6 +131,8 @@ def check_person(community: Community, raw: Mapping[str, Any]) -> tuple[CleanPer
     seven_segment = None
     if not address:
         problems.append(FieldProblem("address", _("is required")))
+    elif line_problem(address):
+        problems.append(FieldProblem("address", line_problem(address)))
     elif person_type is not None:
         seven_segment, problem = check_address(community, person_type, address)
         if problem:
@@ -205,6 +210,8 @@ def photo_url_problem(url: str) -> str | None:
     (residents.photos), since DNS can change between now and then."""
     if not url:
         return _("is required")
+    if line_problem(url):
+        return line_problem(url)
     if len(url) > PHOTO_URL_MAX_LENGTH:
         return _("is longer than %(n)d characters") % {"n": PHOTO_URL_MAX_LENGTH}
     parts = urlsplit(url)
@@ -225,6 +232,8 @@ def photo_url_problem(url: str) -> str | None:
 def identifier_problem(value: str) -> str | None:
     if not value:
         return _("is required")
+    if line_problem(value):
+        return line_problem(value)
     if len(value) > IDENTIFIER_MAX_LENGTH:
         return _("is longer than %(n)d characters") % {"n": IDENTIFIER_MAX_LENGTH}
     if any(ch.isspace() or not ch.isprintable() for ch in value):

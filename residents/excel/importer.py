@@ -132,7 +132,8 @@ class RowChecker:
 
     def check(self, row: SheetRow) -> RowResult:
         data = row.data
-        problems: list[tuple[str, str]] = []
+        problems: list[tuple[str, str]] = list(row.text_problems)
+        unstorable = {name for name, _message in row.text_problems}
         id_card, id_problem = id_card_from_cell(data.get("id_card"))
         valid_from, from_problem = datetime_from_cell(data.get("valid_from"))
         valid_until, until_problem = datetime_from_cell(data.get("valid_until"))
@@ -143,6 +144,8 @@ class RowChecker:
         }
         person, field_problems = check_person(self.community, raw)
         for problem in field_problems:
+            if problem.field in unstorable:
+                continue  # its text could not be stored: that is the reason to give
             if problem.field == "id_card" and id_problem:
                 continue  # the precision message says more than "check digit is wrong"
             problems.append((problem.field, problem.message))
@@ -155,7 +158,8 @@ class RowChecker:
         if person is not None and not result.problems:
             self._check_duplicate(result, person)
             self._check_room(result, person)
-        self._check_uuid(result, cell_text(data.get("uuid")))
+        if "uuid" not in unstorable:
+            self._check_uuid(result, cell_text(data.get("uuid")))
         if self.photos is not None:
             self._check_photo(result, id_card, row.number)
         if result.problems:

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from afxq_portal.text import scrub, text_problem
 from communities.addresses import normalise
 
 from .columns import KEY_FIELDS, field_for_header
@@ -51,8 +52,13 @@ class Layout:
 @dataclass
 class SheetRow:
     number: int  # the row number the user sees in Excel
-    values: tuple  # the cells as read, for the result copy
-    data: dict[str, Any]  # our field name -> cell value
+    values: tuple  # the cells as read (text that cannot be stored scrubbed), for the result copy
+    data: dict[str, Any]  # our field name -> cell value (scrubbed likewise)
+    text_problems: list[tuple[str, str]] = field(default_factory=list)  # (our field, why its text cannot be stored)
+
+
+def _scrubbed(values: tuple) -> tuple:
+    return tuple(scrub(v) if isinstance(v, str) else v for v in values)
 
 
 def _score(rows: list[tuple], index: int) -> tuple[dict[int, str], list[str]]:
@@ -84,8 +90,11 @@ def find_layout(workbook: openpyxl.Workbook) -> Layout:
             if not all(key in fields.values() for key in KEY_FIELDS):
                 continue
             if best is None or len(fields) > len(best.fields):
+                # Cells are copied into the result workbook: what cannot be stored (openpyxl turns _xD800_ into
+                # a lone surrogate) is scrubbed from the copy.
+                headers = [scrub(h) for h in headers]
                 ignored = [h for col, h in enumerate(headers) if h and col not in fields]
-                best = Layout(sheet.title, index + 1, fields, headers, ignored, rows[:index])
+                best = Layout(sheet.title, index + 1, fields, headers, ignored, [_scrubbed(r) for r in rows[:index]])
     if best is None:
         raise WorkbookError(_("No sheet has the columns 姓名 and 身份证号 in its first %(n)d rows: use the template "
                               "(or name the header cells as it does).") % {"n": HEADER_SCAN_ROWS})
@@ -134,8 +143,17 @@ class WorkbookReader:
             if count > cap:
                 raise WorkbookError(_("The sheet has more than %(cap)d rows: split it into several files.")
                                     % {"cap": cap})
-            data = {name: values[col] if col < len(values) else None for col, name in fields.items()}
-            yield SheetRow(number, values, data)
+            data: dict[str, Any] = {}
+            problems: list[tuple[str, str]] = []
+            for col, name in fields.items():
+                value = values[col] if col < len(values) else None
+                problem = text_problem(value) if isinstance(value, str) else None
+                if problem:
+                    # Refused by column, and scrubbed so no message, log or copy quotes it as it is.
+                    problems.append((name, problem))
+                    value = scrub(value)
+                data[name] = value
+            yield SheetRow(number, _scrubbed(values), data, problems)
 
 
 # --- Cell values to our values -----------------------------------------------------------------

@@ -11,6 +11,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from afxq_portal.text import ascii_digits
 from communities.models import Community, Room
 
 from .columns import BY_FIELD, COLUMNS, PERSON_TYPE_WORDS, SEX_WORDS
@@ -107,7 +108,7 @@ def _validations(sheet, lists, community: Community) -> None:  # noqa: ANN001
 
 
 def _natural(value: str) -> tuple:
-    return (0, int(value), "") if value.isdigit() else (1, 0, value)
+    return (0, int(value), "") if ascii_digits(value) else (1, 0, value)
 
 
 def _instructions(sheet, community: Community) -> None:  # noqa: ANN001
