@@ -5,13 +5,17 @@ hypothesis property tests in tests/test_security_properties.py."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
 import schemathesis
 from django.test import Client
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -27,7 +31,7 @@ from devices.models import MonitoringPoint
 from residents import services
 from residents.models import ApplyAccessCall
 from tests.device_helpers import make_device
-from tests.factories import ResidentFactory
+from tests.factories import ResidentFactory, make_id_card
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -133,3 +137,96 @@ def test_it_answers_every_fuzzed_call_in_its_envelope_without_a_server_error(liv
     # What apply-access accepted, the worker's half applies without an internal error.
     services.apply_accepted_calls()
     assert not ApplyAccessCall.objects.filter(outcome__in=["accepted", "error"]).exists()
+
+
+# --- Hostile text and nesting at every API door (what the schema-driven fuzzing above never draws) ---------
+
+EVERY_DIGIT = [chr(c) for c in range(0x110000) if chr(c).isdigit() and not chr(c).isascii()]
+EVERY_SPACE = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+HOSTILE_CHARS = ["\ud800", "\udbff", "\udc00", "\udfff", "\x00", "\x07", "\x1b", "\x7f", "\x85", "\x9b", "\u061c",
+                 "\u200f", "\u202e", "\u2066", "\u2069", "\u2028", "\ufeff"]
+hostile_char = st.one_of(st.sampled_from(HOSTILE_CHARS), st.sampled_from(EVERY_DIGIT), st.sampled_from(EVERY_SPACE))
+
+
+@st.composite
+def hostile(draw: st.DrawFn, base: dict) -> bytes:
+    """``base`` with hostile characters put into some values and field names, and sometimes nested deep."""
+    body: dict = dict(base)
+    for name in draw(st.lists(st.sampled_from(sorted(base)), min_size=1, max_size=3, unique=True)):
+        value = str(body[name])
+        at = draw(st.integers(0, len(value)))
+        body[name] = value[:at] + "".join(draw(st.lists(hostile_char, min_size=1, max_size=3))) + value[at:]
+    if draw(st.booleans()):
+        body[draw(st.sampled_from(sorted(base))) + draw(hostile_char)] = "x"
+    levels = draw(st.sampled_from([0, 0, 0, 40, 1_000]))
+    # ensure_ascii: lone surrogates travel as "\ud800" escapes, as a peer's JSON would carry them.
+    return b"[" * levels + json.dumps(body, ensure_ascii=True).encode() + b"]" * levels
+
+
+def hostile_settings(function):  # noqa: ANN001, ANN201
+    return settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+                    suppress_health_check=list(HealthCheck))(function)
+
+
+def test_it_answers_hostile_text_and_nesting_at_apply_access_and_loses_nothing_accepted(live_server, community_a):
+    session = requests.Session()
+    valid = {"address": "四川省成都市锦江区观音桥55号2栋1单元31楼06号", "name": "张三", "idCard": make_id_card(1),
+             "photo": "http://photos.example.com/p/1.jpg", "source": "01", "type": "01", "phone": "13812345678",
+             "communityId": community_a.city_id, "ownerId": "OWNER-1", "ywlsh": "YW-1", "xbdm": "1"}
+
+    @hostile_settings
+    @given(body=hostile(valid))
+    def call(body: bytes) -> None:
+        answer = session.post(f"{live_server.url}/apply-access", data=body,
+                              headers={"Content-Type": "application/json"})
+        assert answer.status_code < 500, answer.text[:300]
+        envelope = answer.json()
+        assert set(envelope) == {"code", "message"} and envelope["code"] in (0, 1)
+        if envelope["code"] == 1:
+            # Accepted: the worker's half must store it, never end it as an error.
+            services.apply_accepted_calls()
+            assert not ApplyAccessCall.objects.filter(outcome__in=["accepted", "error"]).exists()
+
+    call()
+    services.apply_accepted_calls()
+    assert not ApplyAccessCall.objects.filter(outcome__in=["accepted", "error"]).exists()
+
+
+@pytest.mark.parametrize("kind", [MonitoringPoint.Kind.FACE_PANEL, MonitoringPoint.Kind.VEHICLE_SNAPSHOT])
+def test_it_answers_hostile_text_and_nesting_at_the_device_api_and_stores_what_it_accepted(live_server, community_a,
+                                                                                         kind):
+    from devices.models import DeviceEvent
+    from tests.device_helpers import capture_b64
+
+    session = requests.Session()
+    key = make_device(community_a, kind)[1]
+    ResidentFactory(community=community_a, city_owner_id="owner-777", status="active")
+    moment = (timezone.now() - timedelta(minutes=5)).astimezone(ZoneInfo("Asia/Shanghai"))
+    url, good = (("/api/v1/devices/pass-events", {"person": "owner-777", "image": capture_b64(1280, 960)})
+                 if kind == MonitoringPoint.Kind.FACE_PANEL else
+                 ("/api/v1/devices/car-snapshots", {"plate": "川A12345", "plateType": "02", "passType": "0",
+                                                    "images": [capture_b64(1280, 960)]}))
+    serial = iter(range(10**6))
+
+    @hostile_settings
+    @given(body=hostile({"time": f"{moment:%Y-%m-%d %H:%M:%S}", "eventId": "e", "person": "owner-777"}
+                        if kind == MonitoringPoint.Kind.FACE_PANEL else
+                        {"time": f"{moment:%Y-%m-%d %H:%M:%S}", "eventId": "e", "plateType": "02"}))
+    def call(body: bytes) -> None:
+        number = next(serial)
+        # A valid event first, then the hostile one (the valid one was committed before the bad one crashed).
+        first = json.dumps({**good, "time": f"{moment:%Y-%m-%d %H:%M:%S}", "eventId": f"ok-{number}"}).encode()
+        hostile_event = body.replace(b'"e"', f'"h-{number}"'.encode())
+        batch = b"[" + first + b"," + hostile_event + b"]"
+        before = DeviceEvent.objects.count()
+        answer = session.post(f"{live_server.url}{url}", data=batch,
+                              headers={"Content-Type": "application/json", "Authorization": f"Token {key}"})
+        assert answer.status_code < 500, answer.text[:300]
+        result = answer.json()
+        stored = DeviceEvent.objects.count() - before
+        if answer.status_code == 200:
+            assert stored == result["accepted"] and result["results"][0]["status"] == "accepted"
+        else:
+            assert isinstance(result["detail"], str) and stored == 0
+
+    call()

@@ -5,6 +5,7 @@ anything but their own AddressError; and what the strategies build as valid, the
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -128,3 +129,70 @@ def test_it_accepts_every_valid_person(name, id_card, phone, sex, person_type, b
                                                 "valid_from": valid_from, "valid_until": valid_until})
     assert problems == []
     assert person.id_card == id_card and person.person_type in {"01", "02", "03", "04", "05"}
+
+
+# --- Hostile text: lone surrogates, control characters, every Unicode digit and space form, nesting depth ---
+
+EVERY_DIGIT = [chr(c) for c in range(0x110000) if chr(c).isdigit() and not chr(c).isascii()]
+EVERY_SPACE = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+HOSTILE_CHARS = ["\ud800", "\udbff", "\udc00", "\udfff", "\x00", "\x07", "\x1b", "\x7f", "\x85", "\x9b", "\u061c",
+                 "\u200e", "\u200f", "\u202a", "\u202e", "\u2066", "\u2069", "\u2028", "\u2029", "\ufeff", "\ufffd"]
+hostile_text = st.lists(st.one_of(st.sampled_from(HOSTILE_CHARS), st.sampled_from(EVERY_DIGIT),
+                                  st.sampled_from(EVERY_SPACE), st.characters(), st.sampled_from("张三0123456789Xx-")),
+                        max_size=24).map("".join)
+PERSON_FIELDS = ["name", "id_card", "phone", "sex", "person_type", "address"]
+
+
+@PROPERTIES
+@given(hostile_text)
+def test_it_answers_any_hostile_text_and_what_it_accepts_can_be_stored(text):
+    from afxq_portal.text import line_problem, scrub, text_problem
+
+    problem, line = text_problem(text), line_problem(text)
+    assert problem is None or problem.isprintable()
+    if line is None:
+        assert problem is None
+        text.encode("utf-8")
+        assert not any(unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or unicodedata.bidirectional(ch) in
+                       ("LRE", "RLE", "PDF", "LRO", "RLO", "LRI", "RLI", "FSI", "PDI") or ch in "\u061c\u200e\u200f"
+                       for ch in text)
+    if problem is None:
+        text.encode("utf-8")
+    scrub(text).encode("utf-8")
+    assert text_problem(scrub(text)) is None
+
+
+@PROPERTIES
+@given(st.text(alphabet=st.sampled_from([*EVERY_DIGIT, *"0123456789"]), min_size=1, max_size=4))
+def test_it_reads_only_ascii_digits_whatever_digit_form(text):
+    from afxq_portal.text import ascii_digits
+
+    assert ascii_digits(text) == all(ch in "0123456789" for ch in text)
+
+
+@PROPERTIES
+@given(st.dictionaries(st.sampled_from(PERSON_FIELDS), hostile_text, min_size=1))
+def test_it_checks_a_person_with_hostile_text_without_raising_and_keeps_only_storable_text(raw):
+    from afxq_portal.text import line_problem
+
+    community = CommunityFactory.build(street="观音桥55号")
+    person, problems = check_person(community, raw)
+    assert (person is None) == bool(problems)
+    assert all(p.message.encode("utf-8") for p in problems)
+    if person is not None:
+        assert line_problem(person.name) is None and line_problem(person.address) is None
+
+
+@PROPERTIES
+@given(st.integers(0, 20_000), st.sampled_from(["[", "{\"a\":"]))
+def test_it_parses_json_of_any_nesting_depth_or_says_it_is_too_deep(levels, opener):
+    from afxq_portal import jsonbody
+
+    closer = "]" if opener == "[" else "}"
+    text = opener * levels + "1" + closer * levels
+    try:
+        value = jsonbody.loads(text)
+    except jsonbody.TooDeep:
+        assert levels > jsonbody.MAX_DEPTH
+    else:
+        assert levels <= jsonbody.MAX_DEPTH and jsonbody.depth(value) == levels
