@@ -252,3 +252,15 @@ def test_it_refuses_control_and_bidi_characters_in_admin_forms(community_a):
     assert errors["name"] == ["contains a control character (U+001B)"]
     assert errors["address"] == ["contains a bidirectional control character (U+2067)"]
     assert errors["reject_reason"] == ["contains a control character (U+0007)"]
+
+
+# --- The address (path and query string) -----------------------------------------------------------
+
+@pytest.mark.parametrize(("url", "reason"), [("/apply-access?x=%00", "含有空字符（NUL）"),
+                                             ("/apply-access?x=%07", "含有控制字符（U+0007）"),
+                                             ("/apply-access?x%1b=1", "含有控制字符（U+001B）")])
+def test_it_refuses_unstorable_text_in_the_address_by_the_same_rule(client, url, reason):
+    answer = client.post(url, raw_json(payload()), content_type="application/json")
+    assert answer.status_code == 400
+    assert answer.json() == {"code": 0, "message": f"网址{reason}。"}
+    assert not ApplyAccessCall.objects.exists()
