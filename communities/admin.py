@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from afxq_portal.pii import mask_id_card, mask_phone, mask_text
+from afxq_portal.text import TextRulesFormMixin
 from devices.models import MonitoringPoint
 
 from . import services
@@ -161,7 +162,9 @@ class CommunityAdmin(ScopedModelAdmin):
         return request.user.is_active and request.user.is_superuser
 
 
-class GenerateRoomsForm(forms.Form):
+class GenerateRoomsForm(TextRulesFormMixin, forms.Form):
+    line_fields = ("units", "floors", "numbers")
+
     units = forms.CharField(label=_("units (单元)"), initial="1", help_text=_("e.g. 1-2 or 1,3"))
     floors = forms.CharField(label=_("floors (层)"), initial="1-6", help_text=_("e.g. 1-30 or -1,1-18"))
     numbers = forms.CharField(label=_("rooms per floor (号)"), initial="01-04", help_text=_("e.g. 01-04 keeps the zero"))

@@ -7,6 +7,7 @@ from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
+from afxq_portal.text import TextRulesFormMixin
 from communities.admin import point_name_flag
 from communities.admin_scope import ScopedModelAdmin, scoped_queryset
 from communities.models import Community
@@ -33,7 +34,7 @@ class NameMatchFilter(admin.SimpleListFilter):
         return queryset
 
 
-class PointNamesForm(forms.Form):
+class PointNamesForm(TextRulesFormMixin, forms.Form):
     community = forms.ModelChoiceField(queryset=Community.objects.none(), label=_("community"))
     lines = forms.CharField(
         label=_("provincial point names"), widget=forms.Textarea(attrs={"rows": 12, "cols": 80}),

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from afxq_portal.text import line_problem
 from communities.models import Community
 
 from .models import MonitoringPoint
@@ -18,6 +19,15 @@ class PointNameImport:
     mismatched: list[MonitoringPoint] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+
+
+def pair_problem(point_id: str, name: str) -> str | None:
+    """Why a (policePointId, provincial name) pair cannot be kept (afxq_portal.text), naming which part."""
+    for label, text in ((_("the point id"), point_id), (_("the name"), name)):
+        problem = line_problem(text)
+        if problem:
+            return f"{label} {problem}"
+    return None
 
 
 def parse_point_name_lines(text: str) -> tuple[list[tuple[str, str]], list[str]]:
@@ -36,6 +46,10 @@ def parse_point_name_lines(text: str) -> tuple[list[tuple[str, str]], list[str]]
             continue
         if not point_id or not name:
             problems.append(_("line %(n)d: the point id and the name are both required") % {"n": line_no})
+            continue
+        problem = pair_problem(point_id, name)
+        if problem:
+            problems.append(_("line %(n)d: %(problem)s") % {"n": line_no, "problem": problem})
             continue
         pairs.append((point_id, name))
     return pairs, problems

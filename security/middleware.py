@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from afxq_portal.text import text_problem
@@ -30,12 +32,15 @@ class RefuseNulCharactersMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        problem = address_problem(request)
-        if problem:
-            message = _("The address %(problem)s.") % {"problem": problem}
-            if request.path.startswith("/apply-access"):
-                return JsonResponse({"code": 0, "message": message}, status=400)
-            if request.path.startswith("/api/"):
-                return JsonResponse({"detail": message}, status=400)
-            return HttpResponseBadRequest(message)
-        return self.get_response(request)
+        if address_problem(request) is None:
+            return self.get_response(request)
+        # Before LocaleMiddleware: choose the language here (the contract's answers are always Chinese).
+        language = (settings.LANGUAGE_CODE if request.path.startswith("/apply-access")
+                    else translation.get_language_from_request(request))
+        with translation.override(language):
+            message = _("The address %(problem)s.") % {"problem": address_problem(request)}
+        if request.path.startswith("/apply-access"):
+            return JsonResponse({"code": 0, "message": message}, status=400)
+        if request.path.startswith("/api/"):
+            return JsonResponse({"detail": message}, status=400)
+        return HttpResponseBadRequest(message)

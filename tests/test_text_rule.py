@@ -264,3 +264,33 @@ def test_it_refuses_unstorable_text_in_the_address_by_the_same_rule(client, url,
     assert answer.status_code == 400
     assert answer.json() == {"code": 0, "message": f"网址{reason}。"}
     assert not ApplyAccessCall.objects.exists()
+
+
+def test_it_refuses_control_and_bidi_characters_in_provincial_point_names():
+    from devices.points import parse_point_name_lines
+
+    with translation.override("en"):
+        pairs, problems = parse_point_name_lines("PP-1,东门\nPP-2,东\u202e门\nPP\x1b3,西门\nPP-4,北\x9b门")
+    assert pairs == [("PP-1", "东门")]
+    assert problems == ["line 2: the name contains a bidirectional control character (U+202E)",
+                        "line 3: the point id contains a control character (U+001B)",
+                        "line 4: the name contains a control character (U+009B)"]
+
+
+def test_it_gives_every_admin_form_of_community_data_the_text_rule():
+    from django.contrib import admin
+
+    from afxq_portal.text import TextRulesFormMixin
+    from communities.admin import GenerateRoomsForm
+    from communities.admin_scope import ScopedModelAdmin
+    from devices.admin import PointNamesForm
+
+    scoped = [model_admin for model_admin in admin.site._registry.values() if isinstance(model_admin, ScopedModelAdmin)]
+    assert len(scoped) >= 8
+    assert all(issubclass(model_admin.form, TextRulesFormMixin) for model_admin in scoped)
+    with translation.override("en"):
+        rooms = GenerateRoomsForm(data={"units": "1\u202e", "floors": "1-6", "numbers": "01-04"})
+        assert rooms.errors["units"] == ["contains a bidirectional control character (U+202E)"]
+        assert GenerateRoomsForm(data={"units": "²-³", "floors": "1-6", "numbers": "01-04"}).errors["units"]
+        lines = PointNamesForm(data={"community": "", "lines": "PP-1,东\x07门"})
+        assert lines.errors["lines"] == ["contains a control character (U+0007)"]

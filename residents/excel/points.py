@@ -9,7 +9,7 @@ import openpyxl
 from django.utils.translation import gettext as _
 
 from communities.models import Community
-from devices.points import PointNameImport, import_provincial_names
+from devices.points import PointNameImport, import_provincial_names, pair_problem
 
 from .reader import cell_text, clean_header
 from .safety import WorkbookError, check_zip
@@ -48,6 +48,10 @@ def _pairs(rows, header_number: int, id_col: int, name_col: int) -> tuple[list[t
             continue
         if not point_id or not point_name:
             problems.append(_("row %(n)d: the point id and the name are both required") % {"n": number})
+            continue
+        problem = pair_problem(point_id, point_name)
+        if problem:
+            problems.append(_("row %(n)d: %(problem)s") % {"n": number, "problem": problem})
             continue
         pairs.append((point_id, point_name))
     return pairs, problems
