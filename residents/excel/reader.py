@@ -90,8 +90,8 @@ def find_layout(workbook: openpyxl.Workbook) -> Layout:
             if not all(key in fields.values() for key in KEY_FIELDS):
                 continue
             if best is None or len(fields) > len(best.fields):
-                # Cells are copied into the result workbook: what cannot be stored (openpyxl turns _xD800_ into
-                # a lone surrogate) is scrubbed from the copy.
+                # Cells are copied into the result workbook: what cannot be stored (C1 controls survive XML) is
+                # scrubbed from the copy.
                 headers = [scrub(h) for h in headers]
                 ignored = [h for col, h in enumerate(headers) if h and col not in fields]
                 best = Layout(sheet.title, index + 1, fields, headers, ignored, [_scrubbed(r) for r in rows[:index]])
