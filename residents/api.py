@@ -31,7 +31,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from afxq_portal import jsonbody
-from afxq_portal.pii import mask_text
+from afxq_portal.pii import mask_json_text, mask_text
 from afxq_portal.text import ascii_digits, field_problems
 from communities.lookup import community_by_city_id
 
@@ -234,7 +234,7 @@ def _remember(call: ApplyAccessCall, raw: bytes) -> None:
     # A raw NUL byte (not valid JSON anyway) is kept visible but storable.
     # Kept whole (read_body bounds it): the worker applies an accepted call from this body.
     text = raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
-    call.body, call.body_bytes, call.summary = text, len(raw), mask_text(text[:2000])
+    call.body, call.body_bytes, call.summary = text, len(raw), mask_json_text(text)[:2000]
 
 
 def _ip_or_none(value: str | None) -> str | None:

@@ -226,7 +226,8 @@ class ApplyAccessCall(models.Model):
     content_type = models.CharField(_("content type"), max_length=100, blank=True)
     body = EncryptedTextField(_("body (encrypted)"), blank=True)
     body_bytes = models.PositiveIntegerField(_("body bytes"), default=0)
-    summary = models.TextField(_("body (masked)"), blank=True)
+    # Masked, and encrypted all the same: it still holds the person's name and address.
+    summary = EncryptedTextField(_("body (masked)"), blank=True)
     ywlsh = models.CharField(_("business serial (ywlsh)"), max_length=64, blank=True, db_index=True)
     community_city_id = models.CharField(_("communityId as sent"), max_length=64, blank=True)
     community = models.ForeignKey(Community, on_delete=models.SET_NULL, null=True, blank=True,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
+import unicodedata
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -76,24 +79,65 @@ def purge_audit_events(*, now: datetime | None = None, chunk: int = PURGE_CHUNK)
     return total
 
 
-# --- Login lock: failures per login and address in the shared cache (Redis in production) ----------------
-def _failure_key(scope: str, request: HttpRequest | None, username: str) -> str:
-    return f"login-failures:{scope}:{client_ip(request) or '-'}:{username.strip().lower()}"
+# --- Login lock: failures per login and address ------------------------------------------------------
+# Counted in the shared cache (Redis in production). When the cache cannot be reached the lock still holds:
+# the failures are then counted from the audit log, which every failed login writes to the database anyway.
+@dataclass(frozen=True)
+class LoginLockPolicy:
+    scope: str
+    max_failures: int
+    lock_seconds: int
 
 
-def login_locked(scope: str, request: HttpRequest | None, username: str) -> bool:
-    return (cache.get(_failure_key(scope, request, username)) or 0) >= settings.ADMIN_LOGIN_MAX_FAILURES
+def login_name(username: str) -> str:
+    """The login as authentication sees it (Django's UsernameField: NFKC, stripped), case-folded so that
+    ``Staff`` and ``staff`` share one count: ``ｓｔａｆｆ``, ``𝐬𝐭𝐚𝐟𝐟``, ``ⓢⓣⓐⓕⓕ`` and ``staﬀ`` are all ``staff``."""
+    return unicodedata.normalize("NFKC", username or "").strip().casefold()
 
 
-def count_login_failure(scope: str, request: HttpRequest | None, username: str) -> None:
-    key = _failure_key(scope, request, username)
-    # add + incr: atomic in Redis, so failures from several web processes all count.
-    cache.add(key, 0, settings.ADMIN_LOGIN_LOCK_SECONDS)
+def _failure_key(policy: LoginLockPolicy, request: HttpRequest | None, username: str) -> str:
+    # Hashed: the login may be a phone number (never in clear in a cache key) or any Unicode text (not a
+    # valid memcached/Redis-safe key).
+    digest = hashlib.sha256(login_name(username).encode("utf-8", errors="surrogatepass")).hexdigest()[:32]
+    return f"login-failures:{policy.scope}:{client_ip(request) or '-'}:{digest}"
+
+
+def _failures_in_audit_log(policy: LoginLockPolicy, request: HttpRequest | None, username: str) -> int:
+    since = timezone.now() - timedelta(seconds=policy.lock_seconds)
+    events = AuditEvent.objects.filter(ip=client_ip(request), path=(request.path if request else "")[:200],
+                                       username__iexact=mask_text(login_name(username))[:150], at__gte=since)
+    last_success = events.filter(kind=AuditEvent.Kind.LOGIN).order_by("-at").values_list("at", flat=True).first()
+    failures = events.filter(kind=AuditEvent.Kind.LOGIN_FAILED)
+    if last_success is not None:
+        failures = failures.filter(at__gt=last_success)
+    return failures.count()
+
+
+def login_locked(policy: LoginLockPolicy, request: HttpRequest | None, username: str) -> bool:
     try:
-        cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, settings.ADMIN_LOGIN_LOCK_SECONDS)
+        failures = cache.get(_failure_key(policy, request, username)) or 0
+    except Exception:
+        log.warning("login lock: cache unavailable, counting failures from the audit log", exc_info=True)
+        failures = _failures_in_audit_log(policy, request, username)
+    return failures >= policy.max_failures
 
 
-def clear_login_failures(scope: str, request: HttpRequest | None, username: str) -> None:
-    cache.delete(_failure_key(scope, request, username))
+def count_login_failure(policy: LoginLockPolicy, request: HttpRequest | None, username: str) -> None:
+    key = _failure_key(policy, request, username)
+    try:
+        # add + incr: atomic in Redis, so failures from several web processes all count.
+        cache.add(key, 0, policy.lock_seconds)
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, policy.lock_seconds)
+    except Exception:
+        # The failure is in the audit log already; login_locked reads it from there while the cache is down.
+        log.warning("login lock: cache unavailable, failure kept in the audit log only", exc_info=True)
+
+
+def clear_login_failures(policy: LoginLockPolicy, request: HttpRequest | None, username: str) -> None:
+    try:
+        cache.delete(_failure_key(policy, request, username))
+    except Exception:
+        log.warning("login lock: cache unavailable, failures not cleared", exc_info=True)
