@@ -30,13 +30,13 @@ test: $(STAMP) messages
 	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (PYTEST_ARGS='$(PYTEST_ARGS)')" >&2; fi; \
 	  exit $$rc; }
 
-## Benchmarks (figures, never pass/fail): every bench/bench_*.py in turn. See README, Performance.
+## Benchmarks (figures, never pass/fail): every bench/bench_*.py in turn. See bench/README.md.
 bench: $(STAMP)
 	for script in bench/bench_*.py; do $(PY) $$script || exit 1; done
 
 ## Fault drills against the real stack (workers, beat, the sandbox city; a private PostgreSQL on 5441 and Redis
 ## on 6391 that the drills restart; media on a tmpfs). Needs root (tmpfs mount, PostgreSQL run as postgres).
-## Every drill ends with records produced / stored / lost (must be 0) / duplicated. See README, Fault drills.
+## Every drill ends with records produced / stored / lost (must be 0) / duplicated. See drills/README.md.
 drills: $(STAMP)
 	$(PY) drills/run.py $(DRILLS)
 
