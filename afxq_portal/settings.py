@@ -14,6 +14,8 @@ from pathlib import Path
 
 import environ
 
+from afxq_portal.field_key import DEV_FIELD_ENCRYPTION_KEY, fernet_key
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
@@ -33,9 +35,9 @@ def _dev_default(value: str) -> str | environ.NoValue:
 
 
 SECRET_KEY = env("DJANGO_SECRET_KEY", default=_dev_default("dev-insecure-key-change-me-0123456789abcdef"))
-# Key for the secrets stored in the database (credentials, ID numbers, phones): a Fernet key, or any
-# string from which one is derived. Rotating it needs `manage.py rotate_field_key` (not yet written).
-FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default=_dev_default("dev-field-key-change-me"))
+# Key for the secrets stored in the database (credentials, ID numbers, phones): a Fernet key, refused at start
+# otherwise, in every mode. Rotating it needs `manage.py rotate_field_key` (not yet written).
+FIELD_ENCRYPTION_KEY = fernet_key(env("FIELD_ENCRYPTION_KEY", default=_dev_default(DEV_FIELD_ENCRYPTION_KEY)))
 DEBUG = env.bool("DJANGO_DEBUG", default=not PRODUCTION)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
