@@ -3,8 +3,8 @@
 Every event is checked field by field; a refused event names the field and the reason and is counted
 on the device. The images of every event are made to meet the city's rules first (``devices.images``),
 within what one request may ask (``Budget``: the events beyond it are refused, to be sent again); then the
-accepted events are stored, each with its outbox row, in one transaction, just before the answer. The point, the community and the
-``policePointId`` come from the device's key, never from the body.
+accepted events are stored, each with its outbox row, in one transaction, just before the answer. The
+point, the community and the ``policePointId`` come from the device's key, never from the body.
 """
 
 from __future__ import annotations

@@ -60,6 +60,7 @@ def assert_deferred(result: dict, index: int) -> None:
 
 def test_it_refuses_the_events_beyond_the_pixel_budget_and_accepts_them_when_sent_again(client, car_camera) -> None:  # noqa: ANN001
     device, key = car_camera
+    before = outbox_files()
     events = [car_event(n) for n in range(5)]
     with override_settings(DEVICE_API_MAX_PIXELS_PER_REQUEST=int(3.5 * PIXELS)):
         status, body = post(client, key, events)
@@ -71,8 +72,8 @@ def test_it_refuses_the_events_beyond_the_pixel_budget_and_accepts_them_when_sen
         # Nothing of the refused events is stored: no event, no outbox row, no file.
         assert sorted(DeviceEvent.objects.values_list("device_event_id", flat=True)) == ["cam-0", "cam-1", "cam-2"]
         assert OutboxRecord.objects.count() == 3
-        assert outbox_files() == {Path(settings.MEDIA_ROOT) / p for r in OutboxRecord.objects.all()
-                                  for p in r.images.values()}
+        assert outbox_files() - before == {Path(settings.MEDIA_ROOT) / p for r in OutboxRecord.objects.all()
+                                           for p in r.images.values()}
         # A deferral is the server's limit, not the device's fault.
         device.refresh_from_db()
         assert (device.accepted_count, device.refused_count, device.last_refusal) == (3, 0, "")
@@ -173,3 +174,17 @@ def test_it_tells_the_device_in_chinese_to_send_a_deferred_event_again(client, c
                                content_type="application/json", **auth(key, "zh-hans"))
     refused = response.json()["results"][1]
     assert refused["resend"] is True and "重新发送" in refused["reason"] and "未保存" in refused["reason"], refused
+
+
+def test_it_stores_an_event_sent_twice_in_one_batch_once(client, car_camera) -> None:  # noqa: ANN001
+    device, key = car_camera
+    before = outbox_files()
+    status, body = post(client, key, [car_event(0), car_event(1), car_event(0)])
+    assert status == 200 and body["accepted"] == 3, body
+    first, _second, again = body["results"]
+    assert again["duplicate"] is True and again["id"] == first["id"], body
+    assert DeviceEvent.objects.count() == OutboxRecord.objects.count() == 2
+    assert outbox_files() - before == {Path(settings.MEDIA_ROOT) / p for r in OutboxRecord.objects.all()
+                                       for p in r.images.values()}
+    device.refresh_from_db()
+    assert device.accepted_count == 2
