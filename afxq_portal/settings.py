@@ -204,8 +204,9 @@ DEVICE_API_MAX_BODY_BYTES = env.int("DEVICE_API_MAX_BODY_BYTES", default=64 * 10
 # timeout (GUNICORN_TIMEOUT, deploy/gunicorn.conf.py): decoded pixels (read from the images' headers) and seconds
 # since it arrived. The events beyond either are refused with "send it again" (devices/ingest.py, Budget).
 DEVICE_API_MAX_PIXELS_PER_REQUEST = env.int("DEVICE_API_MAX_PIXELS_PER_REQUEST", default=150_000_000)
-DEVICE_API_BUDGET_SECONDS = env.float("DEVICE_API_BUDGET_SECONDS",
-                                      default=env.float("GUNICORN_TIMEOUT", default=30.0) / 3)
+# GUNICORN_TIMEOUT is read by deploy/gunicorn.conf.py as well; a budget above half of it fails `manage.py check`.
+GUNICORN_TIMEOUT = env.float("GUNICORN_TIMEOUT", default=30.0)
+DEVICE_API_BUDGET_SECONDS = env.float("DEVICE_API_BUDGET_SECONDS", default=GUNICORN_TIMEOUT / 3)
 # Deletions are kept this long for the face list; a device whose cursor is older must resync.
 DEVICE_FACE_TOMBSTONE_DAYS = env.int("DEVICE_FACE_TOMBSTONE_DAYS", default=30)
 CELERY_BEAT_SCHEDULE["devices-purge-face-tombstones"] = {"task": "devices.purge_face_tombstones", "schedule": 3600.0}

@@ -188,3 +188,12 @@ def test_it_stores_an_event_sent_twice_in_one_batch_once(client, car_camera) -> 
                                        for p in r.images.values()}
     device.refresh_from_db()
     assert device.accepted_count == 2
+
+
+def test_it_fails_the_system_check_when_the_budget_is_not_well_under_gunicorns_timeout() -> None:
+    from devices.checks import budget_under_gunicorn_timeout
+
+    assert budget_under_gunicorn_timeout() == []  # the defaults: 10 s of 30 s
+    with override_settings(GUNICORN_TIMEOUT=30.0, DEVICE_API_BUDGET_SECONDS=20.0):
+        errors = budget_under_gunicorn_timeout()
+    assert [e.id for e in errors] == ["devices.E001"] and "GUNICORN_TIMEOUT" in errors[0].msg
