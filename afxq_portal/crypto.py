@@ -1,12 +1,11 @@
 """Encryption at rest for secrets and personal data, and keyed hashes for looking them up.
 
-Values are encrypted with Fernet (AES-128-CBC + HMAC) under ``FIELD_ENCRYPTION_KEY``. A column
-that must be searched or kept unique (an ID number) keeps an HMAC-SHA256 of the value beside it.
+Values are encrypted with Fernet (AES-128-CBC + HMAC) under ``FIELD_ENCRYPTION_KEY``, which must be a Fernet
+key. A column that must be searched or kept unique (an ID number) keeps an HMAC-SHA256 of the value beside it.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 from functools import lru_cache
@@ -15,15 +14,13 @@ from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.db import models
 
+from afxq_portal.field_key import fernet_key
+
 
 @lru_cache(maxsize=4)
 def _fernet(key: str) -> Fernet:
-    try:
-        return Fernet(key.encode())
-    except ValueError:
-        # Not a Fernet key: derive one, so any long random string in the environment works.
-        digest = hashlib.sha256(("afxq-fernet:" + key).encode()).digest()
-        return Fernet(base64.urlsafe_b64encode(digest))
+    # Checked again here, not only in settings: override_settings and a settings module of its own bypass that.
+    return Fernet(fernet_key(key).encode())
 
 
 def encrypt(value: str) -> str:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import environ
 
+from afxq_portal.field_key import DEV_FIELD_ENCRYPTION_KEY, fernet_key
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
@@ -33,9 +35,9 @@ def _dev_default(value: str) -> str | environ.NoValue:
 
 
 SECRET_KEY = env("DJANGO_SECRET_KEY", default=_dev_default("dev-insecure-key-change-me-0123456789abcdef"))
-# Key for the secrets stored in the database (credentials, ID numbers, phones): a Fernet key, or any
-# string from which one is derived. Rotating it needs `manage.py rotate_field_key` (not yet written).
-FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default=_dev_default("dev-field-key-change-me"))
+# Key for the secrets stored in the database (credentials, ID numbers, phones): a Fernet key, refused at start
+# otherwise, in every mode. Rotating it needs `manage.py rotate_field_key` (not yet written).
+FIELD_ENCRYPTION_KEY = fernet_key(env("FIELD_ENCRYPTION_KEY", default=_dev_default(DEV_FIELD_ENCRYPTION_KEY)))
 DEBUG = env.bool("DJANGO_DEBUG", default=not PRODUCTION)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
@@ -198,6 +200,13 @@ DEVICE_EVENT_MAX_FUTURE_SKEW_SECONDS = env.int("DEVICE_EVENT_MAX_FUTURE_SKEW_SEC
 DEVICE_EVENT_MAX_AGE_DAYS = env.int("DEVICE_EVENT_MAX_AGE_DAYS", default=30)
 DEVICE_FACE_LIST_SETTLE_SECONDS = env.int("DEVICE_FACE_LIST_SETTLE_SECONDS", default=5)
 DEVICE_API_MAX_BODY_BYTES = env.int("DEVICE_API_MAX_BODY_BYTES", default=64 * 1024 * 1024)
+# What one ingest request may ask of the image pipeline, so that it always gets its answer before gunicorn's
+# timeout (GUNICORN_TIMEOUT, deploy/gunicorn.conf.py): decoded pixels (read from the images' headers) and seconds
+# since it arrived. The events beyond either are refused with "send it again" (devices/ingest.py, Budget).
+DEVICE_API_MAX_PIXELS_PER_REQUEST = env.int("DEVICE_API_MAX_PIXELS_PER_REQUEST", default=150_000_000)
+# GUNICORN_TIMEOUT is read by deploy/gunicorn.conf.py as well; a budget above half of it fails `manage.py check`.
+GUNICORN_TIMEOUT = env.float("GUNICORN_TIMEOUT", default=30.0)
+DEVICE_API_BUDGET_SECONDS = env.float("DEVICE_API_BUDGET_SECONDS", default=GUNICORN_TIMEOUT / 3)
 # Deletions are kept this long for the face list; a device whose cursor is older must resync.
 DEVICE_FACE_TOMBSTONE_DAYS = env.int("DEVICE_FACE_TOMBSTONE_DAYS", default=30)
 CELERY_BEAT_SCHEDULE["devices-purge-face-tombstones"] = {"task": "devices.purge_face_tombstones", "schedule": 3600.0}

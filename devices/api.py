@@ -4,6 +4,7 @@ device key only; a device sees and writes only its own point's community."""
 from __future__ import annotations
 
 import re
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -78,6 +79,8 @@ class IngestView(DeviceView):
     kind: str = ""
 
     def post(self, request: Request) -> Response:
+        # The request's time budget counts from here, before the body is parsed (multipart parses lazily).
+        started = time.monotonic()
         if request.auth.point.kind != ingest.POINT_KIND[self.kind]:
             return Response({"detail": _("This device is at a %(kind)s point and cannot send these events.")
                              % {"kind": request.auth.point.get_kind_display()}}, status=status.HTTP_403_FORBIDDEN)
@@ -105,7 +108,7 @@ class IngestView(DeviceView):
             return Response({"detail": _("At most %(max)d events per request, got %(n)d.")
                              % {"max": ingest.MAX_EVENTS_PER_REQUEST, "n": len(events)}},
                             status=status.HTTP_400_BAD_REQUEST)
-        answers = ingest.ingest_events(self.device, self.kind, events)
+        answers = ingest.ingest_events(self.device, self.kind, events, started)
         results = [answer.as_dict() for answer in answers]
         return Response({
             "accepted": sum(1 for r in results if r["status"] == "accepted"),

@@ -7,4 +7,4 @@ class DevicesConfig(AppConfig):
     verbose_name = _("Monitoring points and devices")
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401 - connects the receivers
+        from . import checks, signals  # noqa: F401 - registers the checks, connects the receivers

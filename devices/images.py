@@ -112,14 +112,38 @@ def decode(data: bytes, rule: ImageRule) -> Image.Image:
         if image.format == "JPEG" and USE_DRAFT:
             # Decode at 1/2, 1/4 or 1/8 scale when the result still meets the minimum. draft() keeps
             # both sides >= the requested box, given in the stored (not yet turned) orientation.
-            box = (rule.min_height, rule.min_width) if turned else (rule.min_width, rule.min_height)
-            image.draft("RGB", box)
+            image.draft("RGB", draft_box(rule, turned))
         try:
             image.load()
             upright = ImageOps.exif_transpose(image)
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             raise ImageRefused(_("the image is corrupt or truncated")) from exc
     return to_rgb(upright)
+
+
+def draft_box(rule: ImageRule, turned: bool) -> tuple[int, int]:
+    """The minimum in the stored (not yet turned) orientation, as draft() wants it."""
+    return (rule.min_height, rule.min_width) if turned else (rule.min_width, rule.min_height)
+
+
+def decoded_pixels(data: bytes, kind: str) -> int:
+    """The pixels ``process`` will decode for ``data`` (after the JPEG draft), from the header alone: what the
+    image will cost, known before anything is decoded. 0 for what ``decode`` refuses before decoding."""
+    rule = RULES[kind]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS))
+            if image.width * image.height > MAX_INPUT_PIXELS or len(data) > MAX_INPUT_BYTES:
+                return 0
+            # Only a JPEG's EXIF is read: it comes before the pixels, where a PNG's reading it would decode all.
+            if image.format == "JPEG" and USE_DRAFT:
+                turned = image.getexif().get(EXIF_ORIENTATION) in (5, 6, 7, 8)
+                image.draft("RGB", draft_box(rule, turned))
+        except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning, OSError,
+                SyntaxError, ValueError):
+            return 0
+    return image.width * image.height
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

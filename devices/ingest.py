@@ -1,9 +1,10 @@
 """Ingest: events from devices become device events and outbox rows, one answer per event.
 
 Every event is checked field by field; a refused event names the field and the reason and is counted
-on the device. An accepted event is stored together with its outbox row in one transaction, with its
-images already made to meet the city's rules (``devices.images``). The point, the community and the
-``policePointId`` come from the device's key, never from the body.
+on the device. The images of every event are made to meet the city's rules first (``devices.images``),
+within what one request may ask (``Budget``: the events beyond it are refused, to be sent again); then the
+accepted events are stored, each with its outbox row, in one transaction, just before the answer. The
+point, the community and the ``policePointId`` come from the device's key, never from the body.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import base64
 import binascii
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,20 +63,76 @@ class Refused(Exception):
         self.reason = reason
 
 
+class OverBudget(Exception):
+    """The request's budget of image work is spent: the event is left untouched, for the device to resend."""
+
+
+def max_pixels_per_request() -> int:
+    return getattr(settings, "DEVICE_API_MAX_PIXELS_PER_REQUEST", 150_000_000)
+
+
+def budget_seconds() -> float:
+    return getattr(settings, "DEVICE_API_BUDGET_SECONDS", 10.0)
+
+
+@dataclass
+class Budget:
+    """What one request may ask of the image pipeline: decoded pixels (from the images' headers, before any
+    decode) and wall-clock time since the request began. Both stay well under gunicorn's timeout, so the
+    request always gets its answer; the events beyond them are refused, to be sent again."""
+
+    max_pixels: int
+    deadline: float
+    pixels: int = 0
+    events: int = 0
+    spent: bool = False
+
+    @classmethod
+    def for_request(cls, started: float | None = None) -> Budget:
+        start = time.monotonic() if started is None else started
+        return cls(max_pixels=max_pixels_per_request(), deadline=start + budget_seconds())
+
+    def admit(self, pixels: int) -> None:
+        """Charge an event's pixels before its images are decoded, or raise OverBudget. The first event is
+        always admitted (each of its images is within every limit), so that every request makes progress;
+        once one event is over, so is every later one, and the device resends the tail in order."""
+        if self.events and (self.spent or self.pixels + pixels > self.max_pixels
+                            or time.monotonic() > self.deadline):
+            self.spent = True
+            raise OverBudget
+        self.pixels += pixels
+        self.events += 1
+
+
+class Deferred(Refused):
+    """Refused only because the request's budget was spent: nothing of the event was stored or processed."""
+
+    def __init__(self) -> None:
+        super().__init__("event", _(
+            "not processed: this request reached its limit of image work (%(mp)d megapixels or %(s)d seconds); "
+            "nothing of this event was stored: send it again in another request")
+            % {"mp": max_pixels_per_request() // 1_000_000, "s": budget_seconds()})
+
+
 @dataclass
 class Answer:
     index: int
     event: DeviceEvent | None = None
     errors: list[Refused] = field(default_factory=list)
     duplicate: bool = False
+    # Checked and processed, not yet stored: ``store_drafts`` stores every draft of the request at once.
+    draft: Draft | None = None
+    # Refused for a reason of the server's (budget, storage): the same event, sent again, can be accepted.
+    resend: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         if self.event is not None:
             answer = {"index": self.index, "status": "accepted", "id": self.event.out_id}
             return {**answer, "duplicate": True} if self.duplicate else answer
         first = self.errors[0]
-        return {"index": self.index, "status": "refused", "field": first.field, "reason": first.reason,
-                "errors": [{"field": e.field, "reason": e.reason} for e in self.errors]}
+        refusal = {"index": self.index, "status": "refused", "field": first.field, "reason": first.reason,
+                   "errors": [{"field": e.field, "reason": e.reason} for e in self.errors]}
+        return {**refusal, "resend": True} if self.resend else refusal
 
 
 # --- Field checks: each returns the clean value or raises Refused naming the field -------------------
@@ -257,8 +315,7 @@ def image_list(value: Any) -> list[Any]:
     return values
 
 
-def processed(value: Any, field_name: str, kind: str) -> bytes:
-    data = image_bytes(value, field_name)
+def processed(data: bytes, field_name: str, kind: str) -> bytes:
     try:
         return images.process(data, kind).data
     except images.ImageRefused as exc:
@@ -313,7 +370,7 @@ def unknown_fields(event: dict, allowed: set[str]) -> list[Refused]:
     return refusals
 
 
-def check_pass_event(device: Device, event: dict) -> Draft | list[Refused]:
+def check_pass_event(device: Device, event: dict, budget: Budget) -> Draft | list[Refused]:
     point, community = device.point, device.point.community
     check = Checker()
     check.errors += unknown_fields(event, PASS_FIELDS)
@@ -328,6 +385,7 @@ def check_pass_event(device: Device, event: dict) -> Draft | list[Refused]:
     crop = check(image_bytes, event["faceImage"], "faceImage") if event.get("faceImage") not in (None, "") else None
     if check.errors:
         return check.errors
+    budget.admit(sum(images.decoded_pixels(data, images.FACE_PANEL) for data in (capture, crop) if data))
     try:
         small, big = images.pass_record_images(capture, crop)
     except images.ImageRefused as exc:
@@ -347,17 +405,21 @@ def check_pass_event(device: Device, event: dict) -> Draft | list[Refused]:
                  resident_id=resident.pk, direction=direction)
 
 
-def snapshot_images(check: Checker, event: dict) -> dict[str, bytes]:
+def snapshot_images(check: Checker, event: dict, budget: Budget) -> dict[str, bytes]:
     values = check(image_list, event.get("images")) or []
+    raw = {number: check(image_bytes, value, f"images[{number - 1}]") for number, value in enumerate(values, start=1)}
+    raw = {number: data for number, data in raw.items() if data is not None}
+    if raw:
+        budget.admit(sum(images.decoded_pixels(data, images.SNAPSHOT) for data in raw.values()))
     out: dict[str, bytes] = {}
-    for number, value in enumerate(values, start=1):
-        data = check(processed, value, f"images[{number - 1}]", images.SNAPSHOT)
-        if data is not None:
-            out[f"photoBase{number}"] = data
+    for number, data in raw.items():
+        made = check(processed, data, f"images[{number - 1}]", images.SNAPSHOT)
+        if made is not None:
+            out[f"photoBase{number}"] = made
     return out
 
 
-def check_face_snapshot(device: Device, event: dict) -> Draft | list[Refused]:
+def check_face_snapshot(device: Device, event: dict, budget: Budget) -> Draft | list[Refused]:
     point, community = device.point, device.point.community
     check = Checker()
     check.errors += unknown_fields(event, FACE_FIELDS)
@@ -367,7 +429,7 @@ def check_face_snapshot(device: Device, event: dict) -> Draft | list[Refused]:
     name = check(clean_person_name, event.get("personName"))
     if check.errors:
         return check.errors
-    photos = snapshot_images(check, event)
+    photos = snapshot_images(check, event, budget)
     if check.errors:
         return check.errors
     fields: dict[str, Any] = {"passType": pass_type, "passDate": city_time(moment),
@@ -380,7 +442,7 @@ def check_face_snapshot(device: Device, event: dict) -> Draft | list[Refused]:
                  direction=Direction.IN if pass_type == 0 else Direction.OUT)
 
 
-def check_car_snapshot(device: Device, event: dict) -> Draft | list[Refused]:
+def check_car_snapshot(device: Device, event: dict, budget: Budget) -> Draft | list[Refused]:
     point, community = device.point, device.point.community
     check = Checker()
     check.errors += unknown_fields(event, CAR_FIELDS)
@@ -390,7 +452,7 @@ def check_car_snapshot(device: Device, event: dict) -> Draft | list[Refused]:
     pass_type = check(clean_pass_type, event.get("passType"), point)
     if check.errors:
         return check.errors
-    photos = snapshot_images(check, event)
+    photos = snapshot_images(check, event, budget)
     if check.errors:
         return check.errors
     fields = {"licensePlate": plate, "licensePlateType": contract_plate_type(plate_type), "passDate": city_time(moment),
@@ -399,7 +461,7 @@ def check_car_snapshot(device: Device, event: dict) -> Draft | list[Refused]:
                  direction=Direction.IN if pass_type == 0 else Direction.OUT, plate=plate)
 
 
-CHECKS: dict[str, Callable[[Device, dict], Draft | list[Refused]]] = {
+CHECKS: dict[str, Callable[[Device, dict, Budget], Draft | list[Refused]]] = {
     DeviceEvent.Kind.PASS: check_pass_event,
     DeviceEvent.Kind.FACE: check_face_snapshot,
     DeviceEvent.Kind.CAR: check_car_snapshot,
@@ -436,22 +498,21 @@ def record_event(device: Device, draft: Draft) -> DeviceEvent:
     return event
 
 
-def ingest_events(device: Device, kind: str, events: list[Any]) -> list[Answer]:
-    """Check and store each event on its own: one bad event never costs the others. The text of the whole
-    batch is checked before any event is stored, so an event that cannot be stored is refused by name and
-    never fails the request after the events before it were committed (a resend would duplicate them)."""
+def ingest_events(device: Device, kind: str, events: list[Any], started: float | None = None) -> list[Answer]:
+    """Check each event on its own (one bad event never costs the others) and make its images, within the
+    request's budget (``Budget``, from ``started``, the request's arrival); then store every accepted event in
+    one short transaction, so that an answer is lost only when nothing of it was committed. The text of the
+    whole batch is checked first: an event that cannot be stored is refused by name, never by an error after
+    other events were stored."""
+    budget = Budget.for_request(started)
     screened = [text_refusals(event) if isinstance(event, dict) else [] for event in events]
-    answers = []
-    for index, event in enumerate(events):
-        if screened[index]:
-            answers.append(Answer(index, errors=screened[index]))
-        else:
-            answers.append(ingest_event(device, kind, index, event))
-    count_answers(device, answers)
+    answers = [Answer(index, errors=screened[index]) if screened[index]
+               else ingest_event(device, kind, index, event, budget) for index, event in enumerate(events)]
+    store_drafts(device, answers)
     return answers
 
 
-def ingest_event(device: Device, kind: str, index: int, event: Any) -> Answer:
+def ingest_event(device: Device, kind: str, index: int, event: Any, budget: Budget) -> Answer:
     """One event whose text ingest_events already checked."""
     answer = Answer(index)
     if not isinstance(event, dict):
@@ -467,28 +528,57 @@ def ingest_event(device: Device, kind: str, index: int, event: Any) -> Answer:
     if earlier is not None:
         answer.event, answer.duplicate = earlier, True
         return answer
-    outcome = CHECKS[kind](device, event)
+    try:
+        outcome = CHECKS[kind](device, event, budget)
+    except OverBudget:
+        answer.errors, answer.resend = [Deferred()], True
+        return answer
     if not isinstance(outcome, Draft):
         answer.errors = outcome
         return answer
     outcome.event_id = event_id
+    answer.draft = outcome
+    return answer
+
+
+def store_drafts(device: Device, answers: list[Answer]) -> None:
+    """Every draft of the request and the device's counters in one transaction; each event in a savepoint of
+    its own, so that one that cannot be stored is refused alone. If the transaction does not commit, the
+    files written for its events are deleted and the error propagates: the device gets no "accepted"."""
+    written: list[str] = []
     try:
-        answer.event = record_event(device, outcome)
+        with transaction.atomic():
+            for answer in answers:
+                if answer.draft is not None:
+                    written += store_draft(device, answer)
+            count_answers(device, answers)
+    except BaseException:
+        delete_images(written)
+        raise
+
+
+def store_draft(device: Device, answer: Answer) -> list[str]:
+    """Store ``answer``'s draft; the image files written for it (none if it was not stored)."""
+    draft, answer.draft = answer.draft, None
+    try:
+        answer.event = record_event(device, draft)  # its atomic block is a savepoint of store_drafts' transaction
     except OSError as exc:
-        # The media folder is full or unwritable: the transaction rolled back and the outbox removed the
-        # files it had written, so nothing half-stored is kept. Refused with the reason; the device resends.
+        # The media folder is full or unwritable: the savepoint rolled back and the outbox removed the files it
+        # had written, so nothing half-stored is kept. Refused with the reason; the device resends.
         logger.error("device %s: event %d not stored, its images could not be written: %s", device.key_prefix,
-                     index, exc.strerror or type(exc).__name__)
+                     answer.index, exc.strerror or type(exc).__name__)
         answer.errors = [Refused("images", _("could not be stored: the server's storage is full or unwritable; "
                                              "send the event again later"))]
-        return answer
+        answer.resend = True
+        return []
     except IntegrityError:
-        # The same resend raced us in another request: the constraint kept one; answer with it.
-        answer.event = DeviceEvent.objects.filter(device=device, device_event_id=event_id).first()
+        # The same eventId was stored first by another request (or earlier in this one): answer with it.
+        answer.event = DeviceEvent.objects.filter(device=device, device_event_id=draft.event_id).first()
         if answer.event is None:
             raise
         answer.duplicate = True
-    return answer
+        return []
+    return list(answer.event.outbox_record.images.values())
 
 
 def text_refusals(event: dict) -> list[Refused]:
@@ -500,7 +590,12 @@ def text_refusals(event: dict) -> list[Refused]:
 
 def count_answers(device: Device, answers: list[Answer]) -> None:
     accepted = sum(1 for a in answers if a.event is not None and not a.duplicate)
-    refused = [a for a in answers if a.event is None]
+    # Deferred events are the server's limit, not the device's fault: not counted as its refusals.
+    deferred = [a.index for a in answers if a.event is None and isinstance(a.errors[0], Deferred)]
+    refused = [a for a in answers if a.event is None and not isinstance(a.errors[0], Deferred)]
+    if deferred:
+        logger.info("device %s: %d events deferred (request budget spent), from event %d", device.key_prefix,
+                    len(deferred), deferred[0])
     updates: dict[str, Any] = {"accepted_count": F("accepted_count") + accepted,
                                "refused_count": F("refused_count") + len(refused)}
     if refused:

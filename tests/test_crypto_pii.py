@@ -8,6 +8,8 @@ import io
 import logging
 
 import pytest
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.test import override_settings
 
@@ -18,6 +20,7 @@ from tests.factories import GuardFactory, make_id_card
 
 ID = make_id_card(321)
 PHONE = "13812345678"
+ANOTHER_KEY = Fernet.generate_key().decode()
 
 
 def test_it_encrypts_with_a_fresh_nonce_and_decrypts():
@@ -29,8 +32,14 @@ def test_it_encrypts_with_a_fresh_nonce_and_decrypts():
 
 def test_it_refuses_to_decrypt_under_another_key():
     token = encrypt("secret")
-    with override_settings(FIELD_ENCRYPTION_KEY="another-key-entirely"), pytest.raises(ValueError, match="cannot be"):
+    with override_settings(FIELD_ENCRYPTION_KEY=ANOTHER_KEY), pytest.raises(ValueError, match="cannot be"):
         decrypt(token)
+
+
+@pytest.mark.parametrize("key", ["a", "another-key-entirely", "change-me-a-fernet-key-or-long-random-string", ""])
+def test_it_refuses_to_encrypt_under_a_key_that_is_not_a_fernet_key(key: str) -> None:
+    with override_settings(FIELD_ENCRYPTION_KEY=key), pytest.raises(ImproperlyConfigured, match="not a valid Fernet"):
+        encrypt("secret")
 
 
 def test_it_stores_encrypted_columns_encrypted(db):  # noqa: ANN001
@@ -46,7 +55,7 @@ def test_it_stores_encrypted_columns_encrypted(db):  # noqa: ANN001
 def test_it_hashes_normalised_values_under_the_key():
     assert keyed_hash(ID[:17] + "x") == keyed_hash(f" {ID[:17]}X ")
     assert keyed_hash(ID) != keyed_hash(make_id_card(322))
-    with override_settings(FIELD_ENCRYPTION_KEY="another-key-entirely"):
+    with override_settings(FIELD_ENCRYPTION_KEY=ANOTHER_KEY):
         other = keyed_hash(ID)
     assert other != keyed_hash(ID)  # no rainbow table across deployments
 

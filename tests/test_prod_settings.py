@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from cryptography.fernet import Fernet
 from django.conf import settings
 
@@ -38,6 +39,16 @@ def test_it_refuses_to_start_in_production_without_a_secret(tmp_path):
         missing = {k: v for k, v in env.items() if k != name}
         done = run(missing, "manage.py", "check")
         assert done.returncode != 0 and name in done.stderr, (name, done.stderr[-500:])
+
+
+@pytest.mark.parametrize("production", ["1", "0"])
+def test_it_refuses_to_start_with_a_field_key_that_is_not_a_fernet_key(tmp_path, production: str) -> None:  # noqa: ANN001
+    env = production_env(tmp_path, DJANGO_PRODUCTION=production)
+    for key in ("a", "change-me-a-fernet-key-or-long-random-string", Fernet.generate_key().decode()[:-2]):
+        done = run({**env, "FIELD_ENCRYPTION_KEY": key}, "manage.py", "check")
+        assert done.returncode != 0, (key, done.stdout)
+        assert "FIELD_ENCRYPTION_KEY is not a valid Fernet key" in done.stderr and "generate_key" in done.stderr, done.stderr[-800:]
+    assert run(env, "manage.py", "check").returncode == 0  # a real key starts
 
 
 def test_it_passes_the_deployment_check_with_secure_cookies_and_https(tmp_path):
