@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from afxq_portal.field_key import DEV_FIELD_ENCRYPTION_KEY, fernet_key
 
@@ -212,8 +213,6 @@ DEVICE_FACE_TOMBSTONE_DAYS = env.int("DEVICE_FACE_TOMBSTONE_DAYS", default=30)
 CELERY_BEAT_SCHEDULE["devices-purge-face-tombstones"] = {"task": "devices.purge_face_tombstones", "schedule": 3600.0}
 DEVICE_EVENT_RETENTION_DAYS = env.int("DEVICE_EVENT_RETENTION_DAYS", default=90)
 CELERY_BEAT_SCHEDULE["devices-purge-events"] = {"task": "devices.purge_device_events", "schedule": 3600.0}
-# The manual's example sends licensePlateType as a number (2); False sends the code "02".
-CITY_PLATE_TYPE_AS_NUMBER = env.bool("CITY_PLATE_TYPE_AS_NUMBER", default=True)
 
 # --- REST framework -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -385,8 +384,13 @@ UPLOAD_RETENTION_DAYS = env.float("UPLOAD_RETENTION_DAYS", default=30.0)
 # Images of sent records (faces, plates) are deleted sooner than the rows: they have served their purpose.
 UPLOAD_SENT_IMAGE_RETENTION_DAYS = env.float("UPLOAD_SENT_IMAGE_RETENTION_DAYS", default=1.0)
 UPLOAD_DEAD_RETENTION_DAYS = env.float("UPLOAD_DEAD_RETENTION_DAYS", default=90.0)
-# The manual does not say whether licensePlateType is a number or a two-digit string: "number" or "string".
+# The manual does not say whether licensePlateType is a number (its example: 2) or the table's two-digit code
+# ("02"): "number" or "string". The one setting for it: ingest stores the code, the transport formats it.
 CITY_PLATE_TYPE_FORMAT = env("CITY_PLATE_TYPE_FORMAT", default="number")
+if CITY_PLATE_TYPE_FORMAT not in ("number", "string"):
+    raise ImproperlyConfigured(f"CITY_PLATE_TYPE_FORMAT must be number or string, not {CITY_PLATE_TYPE_FORMAT!r}")
+if "CITY_PLATE_TYPE_AS_NUMBER" in os.environ:
+    raise ImproperlyConfigured("CITY_PLATE_TYPE_AS_NUMBER is gone: set CITY_PLATE_TYPE_FORMAT=number or string")
 # Link monitoring: a community with a backlog and no success for this long is down (掉线).
 LINK_CHECK_SECONDS = env.float("LINK_CHECK_SECONDS", default=60.0)
 LINK_DOWN_AFTER_SECONDS = env.float("LINK_DOWN_AFTER_SECONDS", default=600.0)

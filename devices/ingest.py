@@ -217,11 +217,6 @@ def clean_plate_type(value: Any) -> str:
     return code
 
 
-def contract_plate_type(code: str) -> int | str:
-    """The manual's example sends a number; CITY_PLATE_TYPE_AS_NUMBER=False sends "02" instead."""
-    return int(code) if getattr(settings, "CITY_PLATE_TYPE_AS_NUMBER", True) else code
-
-
 def clean_id_number(value: Any) -> str | None:
     if value in (None, ""):
         return None
@@ -455,7 +450,7 @@ def check_car_snapshot(device: Device, event: dict, budget: Budget) -> Draft | l
     photos = snapshot_images(check, event, budget)
     if check.errors:
         return check.errors
-    fields = {"licensePlate": plate, "licensePlateType": contract_plate_type(plate_type), "passDate": city_time(moment),
+    fields = {"licensePlate": plate, "licensePlateType": plate_type, "passDate": city_time(moment),
               "passType": pass_type, "policePointId": point.police_point_id, "communityId": community.city_id}
     return Draft(DeviceEvent.Kind.CAR, Endpoint.CAR_SNAPSHOT, moment, fields, photos,
                  direction=Direction.IN if pass_type == 0 else Direction.OUT, plate=plate)

@@ -223,7 +223,7 @@ def test_it_accepts_car_snapshots_as_a_json_array(client, car_camera) -> None:  
     assert status == 200 and body["accepted"] == 3, body
     records = list(OutboxRecord.objects.order_by("id"))
     assert [r.fields["licensePlate"] for r in records] == ["川A12345", "川AD12345", "川A1234挂"]
-    assert [r.fields["licensePlateType"] for r in records] == [2, 52, 15]  # numbers, as in the manual
+    assert [r.fields["licensePlateType"] for r in records] == ["02", "52", "15"]  # the table's codes
     assert records[0].fields.keys() == {"licensePlate", "licensePlateType", "passDate", "passType",
                                         "policePointId", "communityId"}
     for record in records:
@@ -232,8 +232,7 @@ def test_it_accepts_car_snapshots_as_a_json_array(client, car_camera) -> None:  
                                                                                        "川A1234挂"]
 
 
-def test_it_sends_plate_types_as_strings_when_configured(client, car_camera, settings) -> None:  # noqa: ANN001
-    settings.CITY_PLATE_TYPE_AS_NUMBER = False
+def test_it_stores_the_plate_type_as_the_tables_code(client, car_camera) -> None:  # noqa: ANN001
     _device, key = car_camera
     status, body = post_multipart(client, CAR_URL, key, {"plate": "川a 12345", "plateType": "2", "passType": "0",
                                                          "time": now_text(), "images": [jpeg_file()]})

@@ -127,6 +127,7 @@ def contract_fields(record: OutboxRecord, community: Community) -> dict:
         fields["source"] = "THIRDPARTY_CLIENT"
         fields["type"] = PASS_TYPE.get(str(fields.get("type")), fields.get("type"))
     elif record.endpoint == Endpoint.CAR_SNAPSHOT and fields.get("licensePlateType") not in (None, ""):
+        # The producer stores the table's code ("02"); CITY_PLATE_TYPE_FORMAT alone decides how the city gets it.
         code = int(str(fields["licensePlateType"]))
         fields["licensePlateType"] = code if settings.CITY_PLATE_TYPE_FORMAT == "number" else f"{code:02d}"
     return fields
