@@ -322,6 +322,9 @@ APPLY_ACCESS_MAX_BODY_BYTES = env.int("APPLY_ACCESS_MAX_BODY_BYTES", default=64 
 # Optional hardening: source networks allowed to call apply-access (comma CIDRs; empty: any) and a
 # per-IP rate such as "120/min" (empty: none). Refusals still answer the contract's JSON envelope.
 APPLY_ACCESS_ALLOWED_NETWORKS = env.list("APPLY_ACCESS_ALLOWED_NETWORKS", default=[])
+# In production an empty allow-list is refused at start (system check residents.E001) unless this
+# documented opt-out says, on purpose, that any address may call (another layer filters the callers).
+APPLY_ACCESS_OPEN_TO_ALL = env.bool("APPLY_ACCESS_OPEN_TO_ALL", default=False)
 APPLY_ACCESS_RATE = env("APPLY_ACCESS_RATE", default="")
 # Reverse proxies in front of the web server (comma CIDRs): behind them the caller's address is taken from
 # X-Forwarded-For for the allow-list, the rate limit and the stored call. Empty: REMOTE_ADDR as is.

@@ -18,7 +18,7 @@ from afxq_portal.validators import validate_id_card, validate_phone
 from communities.admin_scope import ScopedModelAdmin, ScopedTabularInline
 
 from . import services
-from .models import ApplyAccessCall, Resident, ResidentChange
+from .models import ApplyAccessCall, Resident, ResidentChange, ResidentProposal
 
 _ID_LIKE = re.compile(r"^[0-9]{17}[0-9Xx]$")
 
@@ -83,6 +83,22 @@ class ResidentChangeInline(ScopedTabularInline):
         return False
 
 
+class ResidentProposalInline(ScopedTabularInline):
+    """Re-applications of an active person and their fate; decided on the guard pages (old and new side
+    by side there). The proposed data itself (ID number, phone) is not shown here."""
+
+    model = ResidentProposal
+    fields = ["created_at", "ywlsh", "status", "decided_by", "decided_at", "reject_reason"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+        return False
+
+
 class ReviewActionForm(ActionForm):
     """The admin's action bar with a reason, used by "reject selected"."""
 
@@ -104,7 +120,7 @@ class ResidentAdmin(ScopedModelAdmin):
     # Status changes go through the review actions (history, callback), never a bare edit.
     readonly_fields = ["status", "photo_status", "photo_error", "photo_preview", "reviewed_by", "reviewed_at",
                        "reject_reason", "created_at", "updated_at"]
-    inlines = [ResidentChangeInline]
+    inlines = [ResidentProposalInline, ResidentChangeInline]
     date_hierarchy = "created_at"
 
     @admin.display(description=_("ID card"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from django.conf import settings
@@ -258,3 +259,53 @@ class ApplyAccessCall(models.Model):
 
 # The Excel import job and the export log live with the rest of the Excel code (residents/excel/).
 from .excel.models import ExportLog, ImportJob  # noqa: E402, F401
+
+
+class ResidentProposal(models.Model):
+    """A new application from the city for a person who is already active, waiting for a guard.
+
+    Why not overwrite the person: one apply-access call must not take a resident's door access away
+    (issue 12, item 7). The person stays active with what was approved; the proposed data waits here
+    until a guard approves it (then it is applied like an approval) or rejects it (the old data stays).
+    ``data`` holds an ID number and a phone in clear inside the JSON, so it is encrypted like them."""
+
+    COMMUNITY_PATH = "resident__community"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("waiting for review")
+        APPROVED = "approved", _("approved")
+        REJECTED = "rejected", _("rejected")
+        SUPERSEDED = "superseded", _("replaced by a newer application")
+
+    resident = models.ForeignKey(Resident, on_delete=models.CASCADE, related_name="proposals",
+                                 verbose_name=_("resident"))
+    call = models.ForeignKey(ApplyAccessCall, on_delete=models.SET_NULL, null=True, blank=True,
+                             related_name="+", verbose_name=_("apply-access call"))
+    # Kept in clear (not personal data): the duplicate check and the city's callback need it after the
+    # call itself is purged.
+    ywlsh = models.CharField(_("business serial (ywlsh)"), max_length=64, db_index=True)
+    data = EncryptedTextField(_("proposed data (encrypted)"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING,
+                              db_index=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+", verbose_name=_("decided by"))
+    reject_reason = models.CharField(_("reason for rejection"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("proposed change")
+        verbose_name_plural = _("proposed changes")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # A further application replaces a still-pending one (residents.services._propose_update).
+            models.UniqueConstraint(fields=["resident"], condition=models.Q(status="pending"),
+                                    name="one_pending_proposal_per_resident"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ywlsh} {self.status}"
+
+    @property
+    def fields(self) -> dict:
+        return json.loads(self.data) if self.data else {}

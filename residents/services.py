@@ -25,7 +25,7 @@ from communities.models import Community
 from uploads.services import enqueue_record
 
 from .contract import format_problems, read_application
-from .models import TYPES_WITH_ROOM, ApplyAccessCall, Resident, ResidentChange
+from .models import TYPES_WITH_ROOM, ApplyAccessCall, Resident, ResidentChange, ResidentProposal
 from .validation import CleanApplication, FieldProblem, resolve_room
 
 logger = logging.getLogger(__name__)
@@ -37,6 +37,9 @@ SYSTEM_EXPIRY_ACTOR = gettext_noop("system (validity ended)")
 SYSTEM_RETENTION_ACTOR = gettext_noop("system (retention)")
 REGISTERED_REASON = gettext_noop("registered by the city")
 UPDATED_REASON = gettext_noop("updated by the city")
+PROPOSED_REASON = gettext_noop("new application from the city, waiting for review (access unchanged)")
+PROPOSAL_APPROVED_REASON = gettext_noop("new application approved")
+PROPOSAL_REJECTED_REASON = gettext_noop("new application rejected (previous data kept)")
 FETCH_PHOTO_TASK = "residents.fetch_photo"
 APPLY_CALLS_TASK = "residents.apply_calls"
 APPLY_NUDGE_KEY = "residents:apply-calls-queued"
@@ -84,16 +87,19 @@ def change_status(
 
 # --- The admission result (人员登记回调) -------------------------------------------------------------
 
-def enqueue_admission_result(resident: Resident, result: str, reason: str = "") -> None:
+def enqueue_admission_result(resident: Resident, result: str, reason: str = "", *,
+                             ywlsh: str | None = None, owner_id: str | None = None) -> None:
     """Queue the admission result for the city, in the caller's transaction, so that the result is
     sent if and only if the status change is committed. Nothing is queued when the community has no
-    callback URL (the manual does not specify the interface; see README)."""
+    callback URL (the manual does not specify the interface; see README). ``ywlsh``/``owner_id``:
+    the application decided when it is not the person's current one (a rejected re-application)."""
     community = resident.community
-    if not community.registration_callback_url or not resident.ywlsh:
+    ywlsh = resident.ywlsh if ywlsh is None else ywlsh
+    if not community.registration_callback_url or not ywlsh:
         return
     enqueue_record(community=community, endpoint="registration-callback", fields={
-        "ywlsh": resident.ywlsh,
-        "ownerId": resident.city_owner_id or "",
+        "ywlsh": ywlsh,
+        "ownerId": (resident.city_owner_id if owner_id is None else owner_id) or "",
         "communityId": community.city_id,
         "result": result,
         "reason": reason,
@@ -143,7 +149,12 @@ def _is_duplicate(community: Community, ywlsh: str) -> Resident | None:
     call = (ApplyAccessCall.objects.filter(community=community, ywlsh=ywlsh, resident__isnull=False,
                                            outcome=ApplyAccessCall.Outcome.STORED)
             .select_related("resident").first())
-    return call.resident if call else None
+    if call is not None:
+        return call.resident
+    # A re-application kept as a proposal (its call may have been purged already).
+    proposal = (ResidentProposal.objects.filter(resident__community=community, ywlsh=ywlsh)
+                .select_related("resident").first())
+    return proposal.resident if proposal else None
 
 
 def _find_existing(community: Community, application: CleanApplication) -> tuple[Resident | None, str | None]:
@@ -166,10 +177,15 @@ def _find_existing(community: Community, application: CleanApplication) -> tuple
     return None, None
 
 
-def receive_application(community: Community, application: CleanApplication) -> Received:
+def receive_application(community: Community, application: CleanApplication, *,
+                        call: ApplyAccessCall | None = None) -> Received:
     """Store (or update) the person the city registered. Idempotent by ``ywlsh``. The caller holds the
     community's row lock in its transaction (apply_next_batch), so one application of a community is
-    applied at a time and the duplicate check and the upsert stay consistent."""
+    applied at a time and the duplicate check and the upsert stay consistent.
+
+    A new application for a person who is active (in a community whose guards review) does not touch
+    the person: it becomes a proposal for the guards (_propose_update), so that one call cannot take
+    a resident's door access away."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("receive_application must run inside the transaction holding the community's lock")
     duplicate = _is_duplicate(community, application.ywlsh)
@@ -181,19 +197,21 @@ def receive_application(community: Community, application: CleanApplication) -> 
     room, room_created = None, False
     if person.person_type in TYPES_WITH_ROOM and person.seven_segment is not None:
         room, room_created = resolve_room(community, person.seven_segment, create=True)
+    fields = _application_fields(application, room)
+    if existing is not None and existing.status == Resident.Status.ACTIVE and community.requires_guard_review:
+        return _propose_update(existing, fields, call=call, room_created=room_created,
+                               previous_owner_id=previous_owner_id)
     new_status = Resident.Status.PENDING if community.requires_guard_review else Resident.Status.ACTIVE
 
     resident = existing or Resident(community=community)
     old_status = resident.status if existing else ""
     before = _snapshot(resident) if existing else {}
-    resident.name, resident.id_card, resident.phone = person.name, person.id_card, person.phone
-    resident.sex, resident.person_type, resident.room = person.sex, person.person_type, room
-    resident.address, resident.valid_from, resident.valid_until = person.address, person.valid_from, person.valid_until
-    resident.city_owner_id, resident.ywlsh, resident.source = application.owner_id, application.ywlsh, application.source
-    resident.photo_url, resident.photo_status, resident.photo_error = (
-        application.photo_url, Resident.PhotoStatus.PENDING, "")
+    _write_fields(resident, fields)
     resident.status, resident.reviewed_by, resident.reviewed_at, resident.reject_reason = new_status, None, None, ""
     resident.save()
+    if existing is not None:
+        # This application replaces any proposal still waiting (the person is not active any more).
+        _supersede_proposals(resident)
 
     details = {"ywlsh": application.ywlsh, "room_created": room_created}
     if existing:
@@ -208,6 +226,177 @@ def receive_application(community: Community, application: CleanApplication) -> 
     resident_id = resident.pk
     transaction.on_commit(lambda: nudge_photo_fetch(resident_id))
     return Received(resident, ApplyAccessCall.Outcome.STORED, created=existing is None)
+
+
+# What an application sets on a person, as JSON-able values: written at once (_write_fields) or kept
+# encrypted in a ResidentProposal until a guard decides.
+def _application_fields(application: CleanApplication, room) -> dict:  # noqa: ANN001 - Room | None
+    person = application.person
+    return {
+        "name": person.name, "id_card": person.id_card, "phone": person.phone, "sex": person.sex,
+        "person_type": person.person_type, "room_id": room.pk if room is not None else None,
+        "address": person.address,
+        "valid_from": person.valid_from.isoformat() if person.valid_from else None,
+        "valid_until": person.valid_until.isoformat() if person.valid_until else None,
+        "city_owner_id": application.owner_id, "ywlsh": application.ywlsh, "source": application.source,
+        "photo_url": application.photo_url,
+    }
+
+
+def _write_fields(resident: Resident, fields: dict) -> None:
+    """Set ``fields`` on ``resident`` (not saved). The photo is fetched again, as for every application;
+    an approved photo stays until the new one is stored (store_photo)."""
+    resident.name, resident.id_card, resident.phone = fields["name"], fields["id_card"], fields["phone"]
+    resident.sex, resident.person_type, resident.room_id = fields["sex"], fields["person_type"], fields["room_id"]
+    resident.address = fields["address"]
+    resident.valid_from = dt.datetime.fromisoformat(fields["valid_from"]) if fields["valid_from"] else None
+    resident.valid_until = dt.datetime.fromisoformat(fields["valid_until"]) if fields["valid_until"] else None
+    resident.city_owner_id, resident.ywlsh, resident.source = fields["city_owner_id"], fields["ywlsh"], fields["source"]
+    resident.photo_url, resident.photo_status, resident.photo_error = (
+        fields["photo_url"], Resident.PhotoStatus.PENDING, "")
+
+
+def _supersede_proposals(resident: Resident) -> None:
+    ResidentProposal.objects.filter(resident=resident, status=ResidentProposal.Status.PENDING).update(
+        status=ResidentProposal.Status.SUPERSEDED, decided_at=timezone.now())
+
+
+def _propose_update(resident: Resident, fields: dict, *, call: ApplyAccessCall | None, room_created: bool,
+                    previous_owner_id: str | None) -> Received:
+    """Keep the application as a proposal: the person, their status and their approved data are not
+    touched (they stay on the face lists); a still-pending proposal is replaced by this one."""
+    _supersede_proposals(resident)
+    proposal = ResidentProposal.objects.create(resident=resident, call=call, ywlsh=fields["ywlsh"],
+                                               data=json.dumps(fields, ensure_ascii=False))
+    details = {"ywlsh": fields["ywlsh"], "room_created": room_created, "proposal": proposal.pk,
+               "changed": sorted(row.field for row in proposal_rows(resident, proposal) if row.changed)}
+    if previous_owner_id is not None and previous_owner_id != fields["city_owner_id"]:
+        details["previous_owner_id"] = previous_owner_id
+    ResidentChange.objects.create(resident=resident, actor_label=CITY_ACTOR, from_status=resident.status,
+                                  to_status=resident.status, reason=PROPOSED_REASON, details=details)
+    return Received(resident, ApplyAccessCall.Outcome.STORED)
+
+
+@dataclass
+class ProposalRow:
+    """One line of the guard's old/new comparison; ID numbers and phones masked as elsewhere."""
+    field: str
+    label: str
+    old: str
+    new: str
+    changed: bool
+
+
+def proposal_rows(resident: Resident, proposal: ResidentProposal) -> list[ProposalRow]:
+    from afxq_portal.pii import mask_id_card, mask_phone
+    from communities.models import Room
+
+    from .models import PersonType, Sex, Source
+
+    new = proposal.fields
+    proposed = Resident(community=resident.community)
+    _write_fields(proposed, new)
+    proposed.room = Room.objects.filter(pk=new["room_id"]).select_related("building").first() if new["room_id"] else None
+
+    def place(r: Resident) -> str:
+        return str(r.room) if r.room_id and r.room else r.address
+
+    def valid(r: Resident) -> str:
+        if not (r.valid_from or r.valid_until):
+            return _("long-term")
+        def fmt(v) -> str:  # noqa: ANN001 - datetime | None
+            return timezone.localtime(v).strftime("%Y-%m-%d %H:%M") if v else "…"
+        return f"{fmt(r.valid_from)} – {fmt(r.valid_until)}"
+
+    def label_of(choices, value: str) -> str:  # noqa: ANN001 - a TextChoices class
+        return str(choices(value).label) if value in choices.values else value
+
+    rows = [
+        ("name", _("Name"), resident.name, proposed.name, resident.name != proposed.name),
+        ("id_card", _("ID card"), mask_id_card(resident.id_card), mask_id_card(proposed.id_card),
+         resident.id_card_hash != keyed_hash(proposed.id_card or "")),
+        ("phone", _("Phone"), mask_phone(resident.phone), mask_phone(proposed.phone),
+         keyed_hash(resident.phone or "") != keyed_hash(proposed.phone or "")),
+        ("sex", _("Sex"), label_of(Sex, resident.sex), label_of(Sex, proposed.sex), resident.sex != proposed.sex),
+        ("person_type", _("Type"), label_of(PersonType, resident.person_type),
+         label_of(PersonType, proposed.person_type), resident.person_type != proposed.person_type),
+        ("room", _("Room"), place(resident), place(proposed),
+         resident.room_id != proposed.room_id or resident.address != proposed.address),
+        ("valid", _("Valid"), valid(resident), valid(proposed),
+         (resident.valid_from, resident.valid_until) != (proposed.valid_from, proposed.valid_until)),
+        ("source", _("Source"), label_of(Source, resident.source), label_of(Source, proposed.source),
+         resident.source != proposed.source),
+        ("photo", _("Photo"), _("current photo"),
+         _("new photo (fetched once approved)") if resident.photo_url != proposed.photo_url else _("current photo"),
+         resident.photo_url != proposed.photo_url),
+    ]
+    return [ProposalRow(*row) for row in rows]
+
+
+def pending_proposal(resident: Resident) -> ResidentProposal | None:
+    if resident.status != Resident.Status.ACTIVE:
+        return None  # no longer active: a guard cannot approve a change to access that ended
+    return resident.proposals.filter(status=ResidentProposal.Status.PENDING).first()
+
+
+def _lock_proposal(proposal: ResidentProposal) -> tuple[Resident, ResidentProposal]:
+    # Locked and re-checked like _review: two guards tapping at once decide once.
+    resident = Resident.objects.select_for_update().select_related("community").get(pk=proposal.resident_id)
+    locked = ResidentProposal.objects.select_for_update().get(pk=proposal.pk)
+    if locked.status != ResidentProposal.Status.PENDING:
+        raise ReviewError(locked.status)
+    if resident.status != Resident.Status.ACTIVE:
+        raise ReviewError(resident.status)
+    return resident, locked
+
+
+@transaction.atomic
+def do_approve_proposal(proposal: ResidentProposal, *, acting_user: AbstractBaseUser) -> ResidentChange:
+    """Apply the proposed data to the (still active) person, with a history row and the city's
+    admission result, as an approval does."""
+    resident, locked = _lock_proposal(proposal)
+    fields = locked.fields
+    others = Resident.objects.filter(community=resident.community).exclude(pk=resident.pk)
+    # Checked here, not left to the unique constraints: someone else may have taken the ID number or
+    # the ownerId since the application arrived.
+    if others.filter(id_card_hash=keyed_hash(fields["id_card"])).exists():
+        raise ApplicationConflict("id_card", _("is already registered for another person of this community"))
+    if others.filter(city_owner_id=fields["city_owner_id"]).exists():
+        raise ApplicationConflict("ownerId", _("is already registered for another person of this community"))
+    changed = [row.field for row in proposal_rows(resident, locked) if row.changed]
+    _write_fields(resident, fields)
+    resident.reviewed_by, resident.reviewed_at = acting_user, timezone.now()
+    resident.save()
+    locked.status, locked.decided_by, locked.decided_at = ResidentProposal.Status.APPROVED, acting_user, timezone.now()
+    locked.save(update_fields=["status", "decided_by", "decided_at"])
+    change = ResidentChange.objects.create(
+        resident=resident, actor=acting_user, from_status=resident.status, to_status=resident.status,
+        reason=PROPOSAL_APPROVED_REASON, details={"ywlsh": locked.ywlsh, "proposal": locked.pk, "changed": changed})
+    enqueue_admission_result(resident, "approved", "")
+    resident_id = resident.pk
+    transaction.on_commit(lambda: nudge_photo_fetch(resident_id))
+    proposal.refresh_from_db()
+    return change
+
+
+@transaction.atomic
+def do_reject_proposal(proposal: ResidentProposal, *, acting_user: AbstractBaseUser, reason: str) -> ResidentChange:
+    """Keep the person as approved; the city hears that this application (its ywlsh) was rejected."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValueError("a reason is required to reject")
+    resident, locked = _lock_proposal(proposal)
+    locked.status, locked.decided_by, locked.decided_at = ResidentProposal.Status.REJECTED, acting_user, timezone.now()
+    locked.reject_reason = reason[:200]
+    locked.save(update_fields=["status", "decided_by", "decided_at", "reject_reason"])
+    change = ResidentChange.objects.create(
+        resident=resident, actor=acting_user, from_status=resident.status, to_status=resident.status,
+        reason=PROPOSAL_REJECTED_REASON, details={"ywlsh": locked.ywlsh, "proposal": locked.pk,
+                                                  "reject_reason": reason[:200]})
+    enqueue_admission_result(resident, "rejected", reason, ywlsh=locked.ywlsh,
+                             owner_id=locked.fields["city_owner_id"])
+    proposal.refresh_from_db()
+    return change
 
 
 # --- Applying accepted calls (the worker's half of apply-access) -----------------------------------
@@ -337,7 +526,7 @@ def _apply_call(call: ApplyAccessCall, community: Community) -> None:
             application, problems = read_application(community, json.loads(call.body))
             # Problems only when what we hold changed since the answer (the community's address, say).
             if not problems:
-                received = receive_application(community, application)
+                received = receive_application(community, application, call=call)
     except ApplicationConflict as exc:
         problems = [FieldProblem(exc.field, exc.message)]
     except Exception as exc:

@@ -23,7 +23,7 @@ from communities.tenancy import reviewable_communities
 
 from . import services
 from .forms import GuardLoginForm, RejectForm
-from .models import Resident, ResidentChange
+from .models import Resident, ResidentChange, ResidentProposal
 
 guard_login_required = login_required(login_url=reverse_lazy("residents:guard-login"))
 QUEUE_LIMIT = 100
@@ -53,9 +53,15 @@ def queue(request: HttpRequest) -> HttpResponse:
     pending = residents.filter(status=Resident.Status.PENDING).order_by("-updated_at", "-pk")
     recent = (ResidentChange.objects.filter(resident__in=residents, actor__isnull=False)
               .select_related("resident", "actor").order_by("-at", "-pk")[:10])
+    # Re-applications of active people: reviewed as changes (old and new on the detail page).
+    proposals = (ResidentProposal.objects.filter(resident__in=residents.filter(status=Resident.Status.ACTIVE),
+                                                 status=ResidentProposal.Status.PENDING)
+                 .select_related("resident__community", "resident__room__building").order_by("-created_at", "-pk"))
     return render(request, "residents/guard_queue.html", {
         "pending": pending[:QUEUE_LIMIT],
         "pending_count": pending.count(),
+        "proposals": proposals[:QUEUE_LIMIT],
+        "proposal_count": proposals.count(),
         "recent": recent,
         "reject_form": RejectForm(),
     })
@@ -64,8 +70,11 @@ def queue(request: HttpRequest) -> HttpResponse:
 @guard_login_required
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     resident = get_object_or_404(reviewable_residents(request), pk=pk)
+    proposal = services.pending_proposal(resident)
     return render(request, "residents/guard_detail.html", {
         "resident": resident,
+        "proposal": proposal,
+        "proposal_rows": services.proposal_rows(resident, proposal) if proposal else [],
         "changes": resident.changes.select_related("actor").all(),
         "reject_form": RejectForm(),
     })
@@ -75,6 +84,8 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
 @guard_login_required
 def approve(request: HttpRequest, pk: int) -> HttpResponse:
     resident = get_object_or_404(reviewable_residents(request), pk=pk)
+    if "proposal" in request.POST:
+        return _decide_proposal(request, resident, approve=True)
     try:
         services.approve_resident(resident, acting_user=request.user)
     except services.ReviewError:
@@ -92,12 +103,38 @@ def reject(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, _("A reason is required to reject %(name)s.") % {"name": resident.name})
         return redirect("residents:guard-queue")
+    if "proposal" in request.POST:
+        return _decide_proposal(request, resident, approve=False, reason=form.cleaned_data["reason"])
     try:
         services.reject_resident(resident, acting_user=request.user, reason=form.cleaned_data["reason"])
     except services.ReviewError:
         messages.warning(request, _("%(name)s was already reviewed.") % {"name": resident.name})
     else:
         messages.success(request, _("%(name)s rejected.") % {"name": resident.name})
+    return redirect("residents:guard-queue")
+
+
+def _decide_proposal(request: HttpRequest, resident: Resident, *, approve: bool, reason: str = "") -> HttpResponse:
+    """A decision on a re-application. The form names the proposal it was shown: if the city sent a
+    newer one meanwhile, the guard must look again rather than approve data they have not seen."""
+    current = services.pending_proposal(resident)
+    if current is None or str(current.pk) != request.POST.get("proposal", ""):
+        messages.warning(request, _("The application of %(name)s changed or was already reviewed; look again.")
+                         % {"name": resident.name})
+        return redirect("residents:guard-detail", resident.pk)
+    try:
+        if approve:
+            services.do_approve_proposal(current, acting_user=request.user)
+        else:
+            services.do_reject_proposal(current, acting_user=request.user, reason=reason)
+    except services.ReviewError:
+        messages.warning(request, _("%(name)s was already reviewed.") % {"name": resident.name})
+    except services.ApplicationConflict as exc:
+        messages.error(request, _("The change of %(name)s cannot be approved: %(field)s %(reason)s.")
+                       % {"name": resident.name, "field": exc.field, "reason": exc.message})
+    else:
+        text = _("Change of %(name)s approved.") if approve else _("Change of %(name)s rejected; the previous data stay.")
+        messages.success(request, text % {"name": resident.name})
     return redirect("residents:guard-queue")
 
 

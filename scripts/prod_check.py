@@ -96,6 +96,8 @@ class Stack:
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("AFXQ_", "DJANGO_", "CELERY_"))},
             "DJANGO_PRODUCTION": "1",
+            # Everything here is loopback (the smoke test calls apply-access from 127.0.0.1).
+            "APPLY_ACCESS_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
             "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",

@@ -14,7 +14,7 @@ from django.test import Client, override_settings
 
 from communities.models import Building, Room
 from residents import services
-from residents.models import ApplyAccessCall, Resident, ResidentChange
+from residents.models import ApplyAccessCall, Resident, ResidentChange, ResidentProposal
 from tests.factories import ResidentFactory, RoomFactory, make_id_card
 from uploads.models import OutboxRecord
 
@@ -334,10 +334,10 @@ def test_it_is_idempotent_by_ywlsh(client: Client, community_a) -> None:
     assert list(ApplyAccessCall.objects.order_by("pk").values_list("outcome", flat=True)) == ["stored", "duplicate"]
 
 
-def test_it_updates_the_person_on_a_new_ywlsh_and_keeps_history(client: Client, community_a, gary) -> None:  # noqa: ANN001
+def test_it_updates_the_person_on_a_new_ywlsh_and_keeps_history(client: Client, community_a) -> None:
+    # A person not (yet) active: a new application replaces what was waiting, still pending.
     post(client, payload(type="05", visitTime=T0, effectiveVisitTime=T0 + 1000))
     resident = Resident.objects.get()
-    services.approve_resident(resident, acting_user=gary)
     response = post(client, payload(ywlsh="YW-0002", type="05", visitTime=T0 + 86_400_000,
                                     effectiveVisitTime=T0 + 2 * 86_400_000, photo="http://photos.example.com/p/2.jpg"))
     assert response.json() == {"code": 1, "message": ""}
@@ -345,11 +345,9 @@ def test_it_updates_the_person_on_a_new_ywlsh_and_keeps_history(client: Client, 
     resident.refresh_from_db()
     assert resident.ywlsh == "YW-0002" and resident.photo_url.endswith("/2.jpg")
     assert resident.valid_from.timestamp() * 1000 == T0 + 86_400_000
-    # A new application is a new admission: back to the guards' queue, and it says so.
     assert resident.status == Resident.Status.PENDING
     changes = list(resident.changes.order_by("at", "pk"))
-    assert [(c.from_status, c.to_status) for c in changes] == [("", "pending"), ("pending", "active"),
-                                                                ("active", "pending")]
+    assert [(c.from_status, c.to_status) for c in changes] == [("", "pending"), ("pending", "pending")]
     assert changes[-1].details["ywlsh"] == "YW-0002"
     assert set(changes[-1].details["changed"]) == {"photo_url", "valid_from", "valid_until"}
     # The first ywlsh sent again still changes nothing.
@@ -358,15 +356,155 @@ def test_it_updates_the_person_on_a_new_ywlsh_and_keeps_history(client: Client, 
     assert resident.ywlsh == "YW-0002"
 
 
-def test_it_gives_a_known_id_card_the_new_owner_id(client: Client, community_a) -> None:
+# --- a re-application of an active person (issue 12, item 7) -------------------------------------
+
+NEW_DATA = {"ywlsh": "YW-0002", "name": "张三丰", "phone": "13900000000", "photo": "http://photos.example.com/p/2.jpg"}
+
+
+def active_resident(client: Client, gary) -> Resident:  # noqa: ANN001
+    post(client, payload())
+    resident = Resident.objects.get()
+    services.approve_resident(resident, acting_user=gary)
+    resident.refresh_from_db()
+    return resident
+
+
+def test_it_keeps_an_active_person_active_with_the_approved_data_on_a_new_application(
+        client: Client, community_a, gary) -> None:  # noqa: ANN001
+    resident = active_resident(client, gary)
+    assert post(client, payload(**NEW_DATA)).json() == {"code": 1, "message": ""}
+    resident.refresh_from_db()
+    assert resident.status == Resident.Status.ACTIVE and resident.reviewed_by == gary
+    assert (resident.name, resident.phone, resident.ywlsh) == ("张三", "13812345678", "YW-0001")
+    assert resident.photo_url.endswith("/1.jpg")
+    proposal = ResidentProposal.objects.get()
+    assert proposal.status == ResidentProposal.Status.PENDING and proposal.ywlsh == "YW-0002"
+    assert proposal.fields["name"] == "张三丰" and proposal.call == ApplyAccessCall.objects.order_by("pk").last()
+    change = resident.changes.order_by("at", "pk").last()
+    assert (change.from_status, change.to_status) == ("active", "active")
+    assert set(change.details["changed"]) == {"name", "phone", "photo"}
+    assert ApplyAccessCall.objects.order_by("pk").last().outcome == ApplyAccessCall.Outcome.STORED
+
+
+def test_it_encrypts_the_proposed_data(client: Client, community_a, gary) -> None:  # noqa: ANN001
+    active_resident(client, gary)
+    post(client, payload(**NEW_DATA))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT data FROM residents_residentproposal")
+        (stored,) = cursor.fetchone()
+    assert ID_CARD not in stored and "13900000000" not in stored and "张三丰" not in stored
+
+
+def test_it_replaces_a_still_pending_proposal_and_ignores_a_repeated_ywlsh(
+        client: Client, community_a, gary) -> None:  # noqa: ANN001
+    resident = active_resident(client, gary)
+    post(client, payload(**NEW_DATA))
+    post(client, payload(**{**NEW_DATA, "ywlsh": "YW-0003", "name": "张三三"}))
+    post(client, payload(**NEW_DATA))  # YW-0002 again: a duplicate, nothing changes
+    statuses = dict(ResidentProposal.objects.values_list("ywlsh", "status"))
+    assert statuses == {"YW-0002": "superseded", "YW-0003": "pending"}
+    assert ApplyAccessCall.objects.order_by("pk").last().outcome == ApplyAccessCall.Outcome.DUPLICATE
+    assert services.pending_proposal(resident).fields["name"] == "张三三"
+
+
+def test_it_applies_the_new_data_and_tells_the_city_when_the_change_is_approved(
+        client: Client, community_a, gary) -> None:  # noqa: ANN001
+    community_a.registration_callback_url = "https://callback.example.com/registration"
+    community_a.save()
+    resident = active_resident(client, gary)
+    OutboxRecord.objects.all().delete()
+    post(client, payload(**NEW_DATA))
+    assert not OutboxRecord.objects.exists()  # nothing decided yet
+    services.do_approve_proposal(services.pending_proposal(resident), acting_user=gary)
+    resident.refresh_from_db()
+    assert resident.status == Resident.Status.ACTIVE
+    assert (resident.name, resident.phone, resident.ywlsh) == ("张三丰", "13900000000", "YW-0002")
+    assert resident.photo_url.endswith("/2.jpg")
+    assert ResidentProposal.objects.get().status == ResidentProposal.Status.APPROVED
+    change = resident.changes.order_by("at", "pk").last()
+    assert change.actor == gary and change.reason == services.PROPOSAL_APPROVED_REASON
+    assert {k: v for k, v in OutboxRecord.objects.get().fields.items() if k != "time"} == {
+        "ywlsh": "YW-0002", "ownerId": "OWNER-1", "communityId": "CITY-A", "result": "approved", "reason": ""}
+    with pytest.raises(services.ReviewError):  # decided once
+        services.do_approve_proposal(ResidentProposal.objects.get(), acting_user=gary)
+
+
+def test_it_keeps_the_old_data_and_tells_the_city_when_the_change_is_rejected(
+        client: Client, community_a, gary) -> None:  # noqa: ANN001
+    community_a.registration_callback_url = "https://callback.example.com/registration"
+    community_a.save()
+    resident = active_resident(client, gary)
+    OutboxRecord.objects.all().delete()
+    post(client, payload(**NEW_DATA))
+    with pytest.raises(ValueError):
+        services.do_reject_proposal(services.pending_proposal(resident), acting_user=gary, reason=" ")
+    services.do_reject_proposal(services.pending_proposal(resident), acting_user=gary, reason="不是本人")
+    resident.refresh_from_db()
+    assert resident.status == Resident.Status.ACTIVE
+    assert (resident.name, resident.phone, resident.ywlsh) == ("张三", "13812345678", "YW-0001")
+    proposal = ResidentProposal.objects.get()
+    assert proposal.status == ResidentProposal.Status.REJECTED and proposal.reject_reason == "不是本人"
+    change = resident.changes.order_by("at", "pk").last()
+    assert change.actor == gary and change.details["reject_reason"] == "不是本人"
+    assert {k: v for k, v in OutboxRecord.objects.get().fields.items() if k != "time"} == {
+        "ywlsh": "YW-0002", "ownerId": "OWNER-1", "communityId": "CITY-A", "result": "rejected",
+        "reason": "不是本人"}
+
+
+def test_it_refuses_to_approve_a_change_whose_id_card_another_person_took_meanwhile(
+        client: Client, community_a, gary) -> None:  # noqa: ANN001
+    resident = active_resident(client, gary)
+    post(client, payload(**{**NEW_DATA, "idCard": make_id_card(5)}))
+    ResidentFactory(community=community_a, id_card=make_id_card(5), city_owner_id="OTHER", room=None)
+    with pytest.raises(services.ApplicationConflict) as caught:
+        services.do_approve_proposal(services.pending_proposal(resident), acting_user=gary)
+    assert caught.value.field == "id_card"
+    resident.refresh_from_db()
+    assert resident.name == "张三" and services.pending_proposal(resident) is not None
+
+
+def test_it_replaces_a_proposal_when_the_person_is_no_longer_active(client: Client, community_a, gary) -> None:  # noqa: ANN001
+    resident = active_resident(client, gary)
+    post(client, payload(**NEW_DATA))
+    services.change_status(resident, Resident.Status.EXPIRED, actor_label=services.SYSTEM_EXPIRY_ACTOR)
+    assert services.pending_proposal(resident) is None  # nothing for a guard to approve any more
+    post(client, payload(**{**NEW_DATA, "ywlsh": "YW-0003"}))
+    resident.refresh_from_db()
+    assert resident.status == Resident.Status.PENDING and resident.ywlsh == "YW-0003"
+    assert ResidentProposal.objects.get().status == ResidentProposal.Status.SUPERSEDED
+
+
+def test_it_updates_an_active_person_at_once_when_the_community_needs_no_review(
+        client: Client, community_a, gary) -> None:  # noqa: ANN001
+    community_a.requires_guard_review = False
+    community_a.save()
+    post(client, payload())
+    post(client, payload(**NEW_DATA))
+    resident = Resident.objects.get()
+    assert resident.status == Resident.Status.ACTIVE and resident.name == "张三丰"
+    assert not ResidentProposal.objects.exists()
+
+
+def test_it_gives_a_known_id_card_the_new_owner_id(client: Client, community_a, gary) -> None:  # noqa: ANN001
     # The same person (same ID number) known under another ownerId, or imported from Excel without
     # one: the city is authoritative about its ids, so the row is kept and takes the new ownerId.
     existing = ResidentFactory(community=community_a, id_card=ID_CARD, city_owner_id="OLD-OWNER")
     assert post(client, payload(ownerId="NEW-OWNER")).json() == {"code": 1, "message": ""}
     existing.refresh_from_db()
     assert Resident.objects.count() == 1
-    assert existing.city_owner_id == "NEW-OWNER" and existing.user_id == "NEW-OWNER"
+    # The person is active: the new ownerId waits for a guard like any other change.
+    assert existing.city_owner_id == "OLD-OWNER" and existing.status == Resident.Status.ACTIVE
     assert existing.changes.get().details["previous_owner_id"] == "OLD-OWNER"
+    services.do_approve_proposal(services.pending_proposal(existing), acting_user=gary)
+    existing.refresh_from_db()
+    assert existing.city_owner_id == "NEW-OWNER" and existing.user_id == "NEW-OWNER"
+    # Not active: taken at once.
+    other = ResidentFactory(community=community_a, id_card=make_id_card(7), city_owner_id="OLD-7", room=None,
+                            status=Resident.Status.PENDING)
+    post(client, payload(ownerId="NEW-7", idCard=make_id_card(7), ywlsh="YW-7"))
+    other.refresh_from_db()
+    assert other.city_owner_id == "NEW-7"
+    assert other.changes.get().details["previous_owner_id"] == "OLD-7"
 
 
 def test_it_refuses_an_owner_id_claiming_another_persons_id_card(client: Client, community_a) -> None:

@@ -211,3 +211,25 @@ def test_it_never_moves_a_cursor_backwards(client, panel, community_a, settings)
     settings.DEVICE_FACE_LIST_SETTLE_SECONDS = 3600  # now the feed looks an hour less far
     body = get_faces(client, key, cursor)
     assert body["faces"] == [] and body["cursor"] == cursor
+
+
+def test_it_keeps_an_active_person_on_the_face_list_through_a_re_application(client, panel, community_a,
+                                                                             gary) -> None:  # noqa: ANN001
+    from residents import services
+    from tests.test_apply_access import payload, post
+
+    _device, key = panel
+    post(client, payload())
+    resident = Resident.objects.get()
+    services.approve_resident(resident, acting_user=gary)
+    ids, cursor, _pages = full_sync(client, key, limit=10)
+    assert ids == {resident.pk}
+    # A new ywlsh for the same ownerId (anyone could send it): still on the list, changes or not.
+    post(client, payload(ywlsh="YW-0002", name="冒名者", photo="http://photos.example.com/p/evil.jpg"))
+    since = get_faces(client, key, cursor)
+    assert resident.pk not in {r["id"] for r in since["removed"]}
+    assert full_sync(client, key, limit=10)[0] == {resident.pk}
+    services.do_reject_proposal(services.pending_proposal(resident), acting_user=gary, reason="冒名")
+    assert full_sync(client, key, limit=10)[0] == {resident.pk}
+    resident.refresh_from_db()
+    assert resident.name == "张三" and resident.status == Resident.Status.ACTIVE

@@ -10,6 +10,7 @@ import os
 import pytest
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 from django.test import Client, override_settings
 from django.utils import timezone
 
@@ -291,3 +292,78 @@ def test_it_deletes_photos_of_people_rejected_or_expired_long_ago(
 def test_it_runs_the_expiry_on_the_beat() -> None:
     entry = settings.CELERY_BEAT_SCHEDULE["residents-expire"]
     assert entry["task"] == tasks.expire_residents.name == "residents.expire_residents"
+
+
+# --- a re-application of an active person: a change to review (issue 12, item 7) ------------------
+
+@pytest.fixture
+def changed_a(community_a, gary):  # noqa: ANN001, ANN201
+    """An active person of A with a pending re-application (new name and phone, same ID number)."""
+    resident = ResidentFactory(community=community_a, name="王五", status=Resident.Status.ACTIVE, ywlsh="YW-A1",
+                               city_owner_id="OWNER-A1", id_card="510104199001011236", phone="13811112222",
+                               room=None, address="四川省成都市锦江区观音桥55号")
+    fields = {"name": "王小五", "id_card": resident.id_card, "phone": "13999998888", "sex": resident.sex,
+              "person_type": resident.person_type, "room_id": None, "address": resident.address,
+              "valid_from": None, "valid_until": None, "city_owner_id": "OWNER-A1", "ywlsh": "YW-A2",
+              "source": resident.source, "photo_url": resident.photo_url}
+    with transaction.atomic():
+        services._propose_update(resident, fields, call=None, room_created=False, previous_owner_id=None)
+    return resident
+
+
+def test_it_lists_a_change_of_an_active_person_in_the_queue(gary, changed_a) -> None:  # noqa: ANN001
+    html = logged_in(gary).get("/guard/").content.decode()
+    assert f'data-testid="change-{changed_a.pk}"' in html and "1 项变更待审核" in html
+    assert "审核变更" in html
+
+
+def test_it_shows_old_and_new_side_by_side_with_only_changes_highlighted_and_masked(gary, changed_a) -> None:  # noqa: ANN001
+    html = logged_in(gary).get(f"/guard/{changed_a.pk}/").content.decode()
+    assert "当前（已通过）" in html and "新申请" in html
+    assert 'data-testid="changed-name"' in html and 'data-testid="changed-phone"' in html
+    assert 'data-testid="changed-id_card"' not in html and 'data-testid="changed-room"' not in html
+    assert "王小五" in html
+    for clear in ("13999998888", "13811112222", "510104199001011236"):
+        assert clear not in html
+    assert changed_a.masked_phone in html
+
+
+def test_it_approves_a_change_from_the_detail_page(gary, changed_a) -> None:  # noqa: ANN001
+    proposal = services.pending_proposal(changed_a)
+    response = logged_in(gary).post(f"/guard/{changed_a.pk}/approve/", {"proposal": proposal.pk}, follow=True)
+    assert "已通过 王五 的变更" in response.content.decode()
+    changed_a.refresh_from_db()
+    assert changed_a.status == Resident.Status.ACTIVE and changed_a.name == "王小五"
+    assert changed_a.phone == "13999998888" and changed_a.ywlsh == "YW-A2"
+
+
+def test_it_rejects_a_change_and_keeps_the_person_as_approved(gary, changed_a) -> None:  # noqa: ANN001
+    proposal = services.pending_proposal(changed_a)
+    client = logged_in(gary)
+    response = client.post(f"/guard/{changed_a.pk}/reject/", {"proposal": proposal.pk, "reason": ""}, follow=True)
+    assert "驳回 王五 须填写原因" in response.content.decode()
+    response = client.post(f"/guard/{changed_a.pk}/reject/", {"proposal": proposal.pk, "reason": "号码不对"},
+                           follow=True)
+    assert "已驳回 王五 的变更，保留原信息" in response.content.decode()
+    changed_a.refresh_from_db()
+    assert changed_a.status == Resident.Status.ACTIVE and changed_a.name == "王五"
+    assert changed_a.phone == "13811112222"
+
+
+def test_it_refuses_a_decision_on_a_change_the_guard_has_not_seen(gary, changed_a) -> None:  # noqa: ANN001
+    seen = services.pending_proposal(changed_a)
+    fields = {**seen.fields, "ywlsh": "YW-A3", "name": "李四"}
+    with transaction.atomic():
+        services._propose_update(changed_a, fields, call=None, room_created=False, previous_owner_id=None)
+    response = logged_in(gary).post(f"/guard/{changed_a.pk}/approve/", {"proposal": seen.pk}, follow=True)
+    assert "王五 的申请已变化或已被审核，请重新查看" in response.content.decode()
+    changed_a.refresh_from_db()
+    assert changed_a.name == "王五"
+
+
+def test_it_keeps_staff_of_b_away_from_changes_of_a(charlie, changed_a) -> None:  # noqa: ANN001
+    proposal = services.pending_proposal(changed_a)
+    response = logged_in(charlie).post(f"/guard/{changed_a.pk}/approve/", {"proposal": proposal.pk})
+    assert response.status_code == 404
+    changed_a.refresh_from_db()
+    assert changed_a.name == "王五"

@@ -24,7 +24,7 @@ def production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env.update({"DJANGO_PRODUCTION": "1", "DJANGO_SECRET_KEY": "k" * 20 + Fernet.generate_key().decode(),
                 "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(), "DJANGO_ALLOWED_HOSTS": "portal.example.com",
                 "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.sqlite3'}", "CELERY_BROKER_URL": "redis://127.0.0.1:6379/10",
-                "DJANGO_SETTINGS_MODULE": "afxq_portal.settings"})
+                "DJANGO_SETTINGS_MODULE": "afxq_portal.settings", "APPLY_ACCESS_ALLOWED_NETWORKS": "203.0.113.0/24"})
     env.update(extra)
     return env
 
@@ -49,6 +49,25 @@ def test_it_refuses_to_start_with_a_field_key_that_is_not_a_fernet_key(tmp_path,
         assert done.returncode != 0, (key, done.stdout)
         assert "FIELD_ENCRYPTION_KEY is not a valid Fernet key" in done.stderr and "generate_key" in done.stderr, done.stderr[-800:]
     assert run(env, "manage.py", "check").returncode == 0  # a real key starts
+
+
+def test_it_refuses_to_start_in_production_with_apply_access_open_to_all(tmp_path):
+    env = {k: v for k, v in production_env(tmp_path).items() if k != "APPLY_ACCESS_ALLOWED_NETWORKS"}
+    done = run(env, "manage.py", "check")
+    assert done.returncode != 0, done.stdout + done.stderr
+    assert "residents.E001" in done.stderr and "APPLY_ACCESS_ALLOWED_NETWORKS" in done.stderr, done.stderr[-800:]
+    # gunicorn runs no system checks: the WSGI module itself refuses.
+    served = run(env, "-c", "import afxq_portal.wsgi")
+    assert served.returncode != 0 and "residents.E001" in served.stderr, served.stderr[-800:]
+
+
+def test_it_starts_in_production_with_apply_access_explicitly_open_to_all(tmp_path):
+    env = {k: v for k, v in production_env(tmp_path, APPLY_ACCESS_OPEN_TO_ALL="1").items()
+           if k != "APPLY_ACCESS_ALLOWED_NETWORKS"}
+    done = run(env, "manage.py", "check")
+    assert done.returncode == 0, done.stdout + done.stderr
+    served = run(env, "-c", "import afxq_portal.wsgi")
+    assert served.returncode == 0, served.stderr[-800:]
 
 
 def test_it_passes_the_deployment_check_with_secure_cookies_and_https(tmp_path):

@@ -86,6 +86,8 @@ BUILDERS: dict[str, Builder] = {
         community=community, user=UserFactory(username=f"member-{tag}")),
     "residents.Resident": lambda community, tag: ResidentFactory(community=community),
     "residents.ResidentChange": _change,
+    "residents.ResidentProposal": lambda community, tag: apps.get_model("residents.ResidentProposal").objects.create(
+        resident=ResidentFactory(community=community), ywlsh=f"YW-P-{tag}", data="{}"),
     "residents.ApplyAccessCall": lambda community, tag: apps.get_model("residents.ApplyAccessCall").objects.create(
         community=community, community_city_id=community.city_id, ywlsh=f"YW-{tag}", summary=f"call-{tag}"),
     "residents.ImportJob": lambda community, tag: apps.get_model("residents.ImportJob").objects.create(
