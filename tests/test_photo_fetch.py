@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -166,6 +167,39 @@ def test_it_refuses_a_name_answering_a_forbidden_address_among_others(monkeypatc
     assert "10.0.0.1 is private" in refused("http://photos.test/p.jpg")
 
 
+# --- slow peers: one wall-clock deadline for the whole fetch ----------------------------------------
+
+@override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=LOCAL, PHOTO_FETCH_TOTAL_TIMEOUT=1.0, PHOTO_FETCH_READ_TIMEOUT=10.0)
+@pytest.mark.parametrize("path", ["/trickle-body", "/trickle-headers"])
+def test_it_gives_up_on_a_trickling_peer_at_the_total_timeout(server: PhotoServer, path: str) -> None:
+    # One byte every 0.2 s: each byte restarts the 10 s read timeout, so only the deadline can stop it.
+    started = time.monotonic()
+    with pytest.raises(photos.PhotoTemporaryError) as info:
+        photos.fetch_photo(server.url(path))
+    assert time.monotonic() - started < 1.5
+    assert "PHOTO_FETCH_TOTAL_TIMEOUT (1 s)" in str(info.value)
+    assert server.hits[path] == 1
+
+
+@override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=LOCAL, PHOTO_FETCH_TOTAL_TIMEOUT=1.0, PHOTO_FETCH_READ_TIMEOUT=10.0)
+def test_it_gives_up_on_a_tls_handshake_that_never_ends() -> None:
+    # Accepts the connection and never answers the ClientHello.
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    thread = threading.Thread(target=lambda: accepted.append(listener.accept()[0]), daemon=True)
+    thread.start()
+    try:
+        started = time.monotonic()
+        with pytest.raises(photos.PhotoTemporaryError) as info:
+            photos.fetch_photo(f"https://127.0.0.1:{listener.getsockname()[1]}/ok.jpg")
+        assert time.monotonic() - started < 1.5
+        assert "PHOTO_FETCH_TOTAL_TIMEOUT" in str(info.value)
+    finally:
+        for conn in accepted:
+            conn.close()
+        listener.close()
+
+
 # --- https: the checked address is connected to, the certificate is checked against the host name ---
 
 @pytest.fixture
@@ -282,3 +316,30 @@ def test_it_fetches_photos_in_a_worker_and_marks_those_that_never_arrive(
     assert other.get(f"/residents/{good.pk}/photo/").status_code == 404
     assert Client().get(f"/residents/{good.pk}/photo/").status_code == 302  # to the login page
     assert Client().get(f"/{settings.MEDIA_URL}{good.photo.name}").status_code == 404
+
+
+@pytest.mark.integration
+def test_it_applies_calls_while_slow_photo_hosts_hold_the_photo_workers(
+        transactional_db, community_a, server: PhotoServer, output_dir: Path) -> None:  # noqa: ANN001
+    # As deployed: workers for the default queue, and a photo worker. Two trickling photo hosts hold the
+    # photo worker's processes; a call accepted afterwards is applied at once all the same.
+    photo_env = {"PHOTO_FETCH_ALLOWED_NETWORKS": "127.0.0.1/32", "PHOTO_FETCH_TOTAL_TIMEOUT": "20"}
+    workers = [
+        start_worker(output_dir, name="default-worker", queues=[settings.CELERY_TASK_DEFAULT_QUEUE], **photo_env),
+        start_worker(output_dir, name="photos-worker", queues=[settings.CELERY_PHOTO_QUEUE], **photo_env),
+    ]
+    try:
+        client = Client()
+        apply(client, server.url("/trickle-body"), "YW-SLOW-1", 11)
+        apply(client, server.url("/trickle-body"), "YW-SLOW-2", 12)
+        wait_for(lambda: server.hits["/trickle-body"] == 2, timeout=30)  # both fetches are under way
+        started = time.monotonic()
+        apply(client, server.url("/ok.jpg"), "YW-FAST", 13)
+        wait_for(lambda: Resident.objects.filter(ywlsh="YW-FAST").exists(), timeout=30)
+        applied_after = time.monotonic() - started
+        still_trickling = Resident.objects.filter(ywlsh__startswith="YW-SLOW", photo_status="pending").count()
+    finally:
+        for worker in workers:
+            worker.stop()
+    assert still_trickling == 2
+    assert applied_after < 5, f"the call was applied {applied_after:.1f} s after it was accepted"
