@@ -15,6 +15,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from afxq_portal.netlist import parse_allowed_networks
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
@@ -352,8 +354,11 @@ APPLY_ACCESS_STALLED_AFTER_SECONDS = env.int("APPLY_ACCESS_STALLED_AFTER_SECONDS
 # The safety net: beat applies whatever a lost nudge left, this often.
 CELERY_BEAT_SCHEDULE["residents-apply-calls"] = {
     "task": "residents.apply_calls", "schedule": env.float("APPLY_ACCESS_SWEEP_SECONDS", default=15.0)}
-# Networks the photo fetcher may reach although they are private/loopback (tests, an intranet city).
-PHOTO_FETCH_ALLOWED_NETWORKS = env.list("PHOTO_FETCH_ALLOWED_NETWORKS", default=[])
+# Networks the photo fetcher may reach although they are private/loopback (tests, an intranet city), each
+# optionally limited to ports: "10.1.0.0/16:80|443", "[fd00::1]/128:8080"; without ports, every port
+# (afxq_portal/netlist.py). A bad entry stops the process at start, naming it.
+PHOTO_FETCH_ALLOWED_NETWORKS = parse_allowed_networks(
+    "PHOTO_FETCH_ALLOWED_NETWORKS", env.list("PHOTO_FETCH_ALLOWED_NETWORKS", default=[]))
 PHOTO_FETCH_MAX_BYTES = env.int("PHOTO_FETCH_MAX_BYTES", default=5 * 1024 * 1024)
 PHOTO_FETCH_CONNECT_TIMEOUT = env.float("PHOTO_FETCH_CONNECT_TIMEOUT", default=5.0)
 PHOTO_FETCH_READ_TIMEOUT = env.float("PHOTO_FETCH_READ_TIMEOUT", default=10.0)

@@ -2,13 +2,14 @@
 
 The URL comes from outside, so it is treated like any user-given URL (OWASP SSRF): http/https only;
 the host is resolved once and every address checked (loopback, private, link-local, multicast,
-reserved, unspecified and IPv4-mapped forms are refused unless the operator allowed the network in
-PHOTO_FETCH_ALLOWED_NETWORKS); we then connect to the checked address itself, so a second DNS answer
-cannot swap it; every redirect hop is checked the same way; the body is streamed with a byte cap. One
-wall-clock deadline (PHOTO_FETCH_TOTAL_TIMEOUT) bounds the whole fetch, every hop's connect, TLS
-handshake, headers and body: a read timeout alone restarts with every byte, so a peer trickling one
-byte at a time would hold a worker for as long as it likes. The bytes must be a real JPEG or PNG within a pixel budget; what we keep is a fresh
-JPEG: EXIF orientation applied, all metadata dropped.
+reserved, unspecified, and the IPv4 addresses inside IPv4-mapped, 6to4, Teredo and NAT64 forms, are
+refused unless the operator allowed the network, and the port, in PHOTO_FETCH_ALLOWED_NETWORKS); we
+then connect to the checked address itself, so a second DNS answer cannot swap it; every redirect hop
+is checked the same way; the body is streamed with a byte cap. One wall-clock deadline
+(PHOTO_FETCH_TOTAL_TIMEOUT) bounds the whole fetch, every hop's connect, TLS handshake, headers and
+body: a read timeout alone restarts with every byte, so a peer trickling one byte at a time would
+hold a worker for as long as it likes. The bytes must be a real JPEG or PNG within a pixel budget;
+what we keep is a fresh JPEG: EXIF orientation applied, all metadata dropped.
 
 (The device image pipeline has its own helpers in devices/images.py: the decode/verify part here is
 a candidate to share with it.)
@@ -31,6 +32,8 @@ import urllib3
 from django.conf import settings
 from PIL import Image, ImageOps, UnidentifiedImageError
 from urllib3.connection import HTTPConnection, HTTPSConnection
+
+from afxq_portal.netlist import AllowedNetwork, parse_entry
 
 MAX_REDIRECTS = 3
 # Small reads, so that the deadline is checked often (a 64 KiB read can take 64 Ki slow bytes).
@@ -57,9 +60,10 @@ class PhotoTemporaryError(PhotoError):
     """Transient: network error, timeout, a 5xx. Retried with backoff."""
 
 
-def allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    return [ipaddress.ip_network(cidr.strip(), strict=False)
-            for cidr in settings.PHOTO_FETCH_ALLOWED_NETWORKS if cidr.strip()]
+def allowed_networks() -> list[AllowedNetwork]:
+    # The settings hold parsed entries; strings come from override_settings in tests and shells.
+    return [entry if isinstance(entry, AllowedNetwork) else parse_entry(entry)
+            for entry in settings.PHOTO_FETCH_ALLOWED_NETWORKS if isinstance(entry, AllowedNetwork) or entry.strip()]
 
 
 def _unmapped(address: IPAddress) -> IPAddress:
@@ -68,18 +72,53 @@ def _unmapped(address: IPAddress) -> IPAddress:
     return address
 
 
-def address_problem(address: IPAddress, allowed: Iterable = ()) -> str | None:
-    """Why we refuse to connect to ``address``, or None."""
-    address = _unmapped(address)
-    if any(address in network for network in allowed):
-        return None
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _wrapped(address: IPAddress) -> list[tuple[str, ipaddress.IPv4Address]]:
+    """The IPv4 addresses an IPv6 address carries and reaches through a relay or translator, which
+    ipaddress judges by the IPv6 prefix alone (it calls 2002:7f00:1:: global: 6to4 of 127.0.0.1)."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return []
+    if address.sixtofour is not None:  # 2002::/16: bits 16-47
+        return [("6to4", address.sixtofour)]
+    if address.teredo is not None:  # 2001::/32: the server, and the client XOR 0xffffffff in the last 32 bits
+        server, client = address.teredo
+        return [("Teredo client", client), ("Teredo server", server)]
+    if address in _NAT64:
+        return [("NAT64", ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))]
+    return []
+
+
+def _special(address: IPAddress) -> str | None:
     # Most specific first: 169.254/16 and 0.0.0.0 are also "private" to the ipaddress module.
     for flag in ("is_loopback", "is_link_local", "is_unspecified", "is_multicast", "is_reserved", "is_private"):
         if getattr(address, flag):
-            return f"address {address} is {flag[3:].replace('_', '-')}"
+            return flag[3:].replace("_", "-")
     if not address.is_global:
-        return f"address {address} is not a public address"
+        return "not a public address"
     return None
+
+
+def address_problem(address: IPAddress, allowed: Iterable[AllowedNetwork] = (), port: int | None = None) -> str | None:
+    """Why we refuse to connect to ``address`` on ``port``, or None. An allowed network admits its own
+    addresses (on its ports); an address that wraps another (6to4, Teredo, NAT64) is judged by both."""
+    address = _unmapped(address)
+    allowed = list(allowed)
+    if any(entry.allows(address, port) for entry in allowed):
+        return None
+    for kind, inner in _wrapped(address):
+        why = _special(inner)
+        if why and not any(entry.allows(inner, port) for entry in allowed):
+            return f"address {address} is {kind} for {inner}, which is {why}"
+    why = _special(address)
+    if why is None:
+        return None
+    problem = f"address {address} is {why}"
+    ports_only = [str(entry) for entry in allowed if address in entry.network]
+    if ports_only:
+        problem += f" and port {port} is not allowed (PHOTO_FETCH_ALLOWED_NETWORKS: {'; '.join(ports_only)})"
+    return problem
 
 
 def resolve_checked(host: str, port: int) -> list[IPAddress]:
@@ -95,7 +134,7 @@ def resolve_checked(host: str, port: int) -> list[IPAddress]:
         raise PhotoTemporaryError(f"{host} has no address")
     allowed = allowed_networks()
     for address in addresses:
-        problem = address_problem(address, allowed)
+        problem = address_problem(address, allowed, port)
         if problem:
             raise PhotoRefused(f"{host}: {problem}")
     return addresses

@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,9 +17,11 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.test import Client, override_settings
 from PIL import Image
 
+from afxq_portal.netlist import parse_allowed_networks, parse_entry
 from residents import photos
 from residents.models import Resident
 from tests.factories import make_id_card
@@ -74,6 +78,77 @@ def test_it_refuses_link_local_addresses(url: str) -> None:
 ])
 def test_it_refuses_other_special_addresses(url: str, why: str) -> None:
     assert why in refused(url)
+
+
+@pytest.mark.parametrize(("url", "why"), [
+    ("http://[2002:7f00:1::1]/p.jpg", "6to4 for 127.0.0.1, which is loopback"),
+    ("http://[2002:a9fe:a9fe::1]/latest/meta-data/", "6to4 for 169.254.169.254, which is link-local"),
+    ("http://[2002:c0a8:0101::1]/p.jpg", "6to4 for 192.168.1.1, which is private"),
+    # Teredo: the client is the last 32 bits XOR 0xffffffff (80ff:fffe -> 127.0.0.1).
+    ("http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/p.jpg", "Teredo client for 127.0.0.1, which is loopback"),
+    ("http://[64:ff9b::a9fe:a9fe]/p.jpg", "NAT64 for 169.254.169.254, which is link-local"),
+])
+def test_it_refuses_ipv6_forms_that_wrap_a_forbidden_ipv4_address(url: str, why: str) -> None:
+    assert why in refused(url)
+
+
+def test_it_judges_6to4_of_a_public_address_by_that_address() -> None:
+    public = photos.ipaddress.ip_address("2002:5db8:d822::1")  # 6to4 of 93.184.216.34
+    assert photos.address_problem(public) is None
+
+
+@override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=["127.0.0.1/32:1|2"])
+def test_it_refuses_a_port_the_allowed_network_does_not_name(server: PhotoServer) -> None:
+    # With 127.0.0.1/32 allowed on every port the fetcher reached Redis; an entry with ports allows those only.
+    message = refused(server.url("/ok.jpg"))
+    assert f"address 127.0.0.1 is loopback and port {server.port} is not allowed" in message
+    assert "127.0.0.1/32 (ports 1, 2)" in message
+    assert server.hits["/ok.jpg"] == 0
+    with override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=[f"127.0.0.1/32:{server.port}"]):
+        assert Image.open(io.BytesIO(photos.fetch_photo(server.url("/ok.jpg")))).size == (640, 480)
+    with override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=[f"127.0.0.0/8:{server.port - 1}-{server.port + 1}"]):
+        photos.fetch_photo(server.url("/ok.jpg"))
+
+
+def test_it_refuses_a_redirect_to_another_port_of_an_allowed_network(server: PhotoServer) -> None:
+    with override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=[f"127.0.0.1/32:{server.port}"]):
+        assert "port 6379 is not allowed" in refused(server.url("/redirect-to?http://127.0.0.1:6379/"))
+
+
+@pytest.mark.parametrize(("entry", "network", "ports"), [
+    ("127.0.0.1/32", "127.0.0.1/32", None),
+    ("10.1.0.0/16:80|443", "10.1.0.0/16", {80, 443}),
+    ("10.1.2.3:8000-8002", "10.1.2.3/32", {8000, 8001, 8002}),
+    ("::1/128", "::1/128", None),
+    ("[::1]/128:8080|8443", "::1/128", {8080, 8443}),
+    ("[fd00::1]:8080", "fd00::1/128", {8080}),
+])
+def test_it_parses_allowed_network_entries(entry: str, network: str, ports: set[int] | None) -> None:
+    parsed = parse_entry(entry)
+    assert str(parsed.network) == network
+    assert parsed.ports == (None if ports is None else frozenset(ports))
+
+
+@pytest.mark.parametrize(("entry", "why"), [
+    ("127.0.0.1/33", "is not a network"), ("localhost", "is not a network"),
+    ("127.0.0.1/32:http", "port 'http' is not a number"), ("127.0.0.1/32:70000", "outside 1-65535"),
+    ("127.0.0.1/32:90-80", "outside 1-65535"), ("[::1]/128:", "must be followed by ports"),
+    ("127.0.0.1/32:", "port '' is not a number"),
+])
+def test_it_refuses_a_bad_allowed_network_entry_naming_it(entry: str, why: str) -> None:
+    with pytest.raises(ImproperlyConfigured) as info:
+        parse_allowed_networks("PHOTO_FETCH_ALLOWED_NETWORKS", ["10.0.0.0/8", entry])
+    message = str(info.value)
+    assert message.startswith(f"PHOTO_FETCH_ALLOWED_NETWORKS: entry {entry!r} is not NETWORK or NETWORK:PORTS")
+    assert why in message
+
+
+def test_it_stops_at_start_on_a_bad_allowed_network_entry() -> None:
+    done = subprocess.run([sys.executable, "-c", "import afxq_portal.settings"], cwd=settings.BASE_DIR,
+                          capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "PHOTO_FETCH_ALLOWED_NETWORKS": "127.0.0.1/32:redis"})
+    assert done.returncode != 0
+    assert "PHOTO_FETCH_ALLOWED_NETWORKS: entry '127.0.0.1/32:redis'" in done.stderr
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://photos.example.com/p.jpg", "gopher://x/1",
