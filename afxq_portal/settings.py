@@ -164,6 +164,9 @@ CELERY_BROKER_FOLDER = env.path("CELERY_BROKER_FOLDER", default=BASE_DIR / "var"
 if TESTING and CELERY_BROKER_URL == "filesystem://" and "CELERY_BROKER_FOLDER" not in os.environ:
     CELERY_BROKER_FOLDER = Path(tempfile.gettempdir()) / f"afxq-test-broker-{RUN_ID}"
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's filesystem transport, writing and claiming each message file atomically (a worker that reads
+    # a half-written file dies): see afxq_portal/broker.py.
+    CELERY_BROKER_TRANSPORT = "afxq_portal.broker:Transport"
     for _sub in ("queue", "processed", "control"):
         (Path(CELERY_BROKER_FOLDER) / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
