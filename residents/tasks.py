@@ -21,6 +21,13 @@ def retry_delay(retries: int) -> float:
     return base * (2 ** retries) * random.uniform(0.8, 1.2)
 
 
+def _fetch(url: str) -> bytes:
+    try:
+        return photos.fetch_photo(url)
+    except SoftTimeLimitExceeded as exc:  # retried like any other temporary failure
+        raise photos.PhotoTemporaryError("the fetch ran out of time (the task's soft time limit)") from exc
+
+
 # The download bounds itself (PHOTO_FETCH_TOTAL_TIMEOUT); the limits catch what it cannot (a stuck
 # DNS lookup, a re-encode gone wrong). Routed to CELERY_PHOTO_QUEUE (settings.CELERY_TASK_ROUTES).
 @shared_task(bind=True, name="residents.fetch_photo", max_retries=None, ignore_result=True,
@@ -31,12 +38,12 @@ def fetch_photo(self, resident_id: int) -> str:  # noqa: ANN001 - celery's task 
         return "nothing to do"
     url = resident.photo_url
     try:
-        jpeg = photos.fetch_photo(url)
+        jpeg = _fetch(url)
     except photos.PhotoRefused as exc:
         logger.warning("photo of resident %s refused: %s", resident_id, exc)
         services.mark_photo_failed(resident_id, url, str(exc))
         return "refused"
-    except (photos.PhotoTemporaryError, SoftTimeLimitExceeded) as exc:
+    except photos.PhotoTemporaryError as exc:
         if self.request.retries >= settings.PHOTO_FETCH_MAX_RETRIES:
             logger.warning("photo of resident %s never arrived: %s", resident_id, exc)
             services.mark_photo_failed(resident_id, url, f"gave up after {self.request.retries + 1} attempts: {exc}")

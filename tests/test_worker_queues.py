@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.test import override_settings
 
 from afxq_portal.celery_app import app
 
@@ -94,3 +95,24 @@ def test_it_restarts_a_worker_that_dies_and_says_so(capsys: pytest.CaptureFixtur
     err = capsys.readouterr().err
     assert "devstack: worker exited unexpectedly with code 3; restarting it" in err
     assert err.count("restarting it") >= 2
+
+
+@pytest.mark.django_db
+@override_settings(PHOTO_FETCH_MAX_RETRIES=0)
+def test_it_counts_a_photo_fetch_past_its_soft_time_limit_as_a_failed_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from residents import photos, tasks
+    from residents.models import Resident
+    from tests.factories import ResidentFactory
+
+    resident = ResidentFactory(photo_url="http://photos.example.com/p.jpg", photo_status=Resident.PhotoStatus.PENDING)
+
+    def out_of_time(url: str) -> bytes:  # what celery raises in the task when the soft limit passes
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(photos, "fetch_photo", out_of_time)
+    assert tasks.fetch_photo.apply(args=[resident.pk]).get() == "failed"
+    resident.refresh_from_db()
+    assert resident.photo_status == Resident.PhotoStatus.FAILED
+    assert "gave up after 1 attempts: the fetch ran out of time (the task's soft time limit)" in resident.photo_error
