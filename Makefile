@@ -15,8 +15,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 messages: $(STAMP)
 	$(PY) scripts/compilemessages.py
 
-## The whole thing on embedded defaults: web on 127.0.0.1:8000, a Celery worker with beat, the sandbox
-## city platform on 127.0.0.1:8090, demo data. Ctrl-C stops all of them.
+## The whole thing on embedded defaults: web on 127.0.0.1:8000, a Celery worker with beat and one for photo
+## fetches (each restarted if it exits), the sandbox city platform on 127.0.0.1:8090, demo data. Ctrl-C stops
+## all of them.
 run: $(STAMP) messages
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo

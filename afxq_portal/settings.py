@@ -16,6 +16,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from afxq_portal.field_key import DEV_FIELD_ENCRYPTION_KEY, fernet_key
+from afxq_portal.netlist import parse_allowed_networks
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -164,6 +165,9 @@ CELERY_BROKER_FOLDER = env.path("CELERY_BROKER_FOLDER", default=BASE_DIR / "var"
 if TESTING and CELERY_BROKER_URL == "filesystem://" and "CELERY_BROKER_FOLDER" not in os.environ:
     CELERY_BROKER_FOLDER = Path(tempfile.gettempdir()) / f"afxq-test-broker-{RUN_ID}"
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's filesystem transport, writing and claiming each message file atomically (a worker that reads
+    # a half-written file dies): see afxq_portal/broker.py.
+    CELERY_BROKER_TRANSPORT = "afxq_portal.broker:Transport"
     for _sub in ("queue", "processed", "control"):
         (Path(CELERY_BROKER_FOLDER) / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -177,6 +181,18 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default=f"afxq-test-{RUN_ID}" if TESTING else "afxq")
+# Photo fetches wait on hosts the city names, which may be slow or hostile: on their own queue, with their
+# own workers (`-Q` this name), they can never take the workers that apply calls and send the outbox.
+CELERY_PHOTO_QUEUE = env("CELERY_PHOTO_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}-photos")
+CELERY_TASK_ROUTES = {"residents.fetch_photo": {"queue": CELERY_PHOTO_QUEUE}}
+# Every task gets a soft limit (SoftTimeLimitExceeded raised in the task) and a hard one (the pool child
+# is killed), so that no task holds a worker for ever; tasks that need other bounds set their own.
+CELERY_TASK_SOFT_TIME_LIMIT = env.float("CELERY_TASK_SOFT_TIME_LIMIT", default=300.0)
+CELERY_TASK_TIME_LIMIT = env.float("CELERY_TASK_TIME_LIMIT", default=360.0)
+if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        f"CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT:g}) must be greater than CELERY_TASK_SOFT_TIME_LIMIT "
+        f"({CELERY_TASK_SOFT_TIME_LIMIT:g}): the soft limit lets the task clean up before the hard one kills it")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
@@ -308,6 +324,8 @@ EXCEL_MAX_UNCOMPRESSED_BYTES = env.int("EXCEL_MAX_UNCOMPRESSED_BYTES", default=4
 EXCEL_MAX_ZIP_MEMBERS = env.int("EXCEL_MAX_ZIP_MEMBERS", default=500)
 EXCEL_MAX_ROWS = env.int("EXCEL_MAX_ROWS", default=200_000)
 EXCEL_IMPORT_BATCH_SIZE = env.int("EXCEL_IMPORT_BATCH_SIZE", default=1000)
+# An import of EXCEL_MAX_ROWS rows (and a zip of photos) takes minutes, not CELERY_TASK_SOFT_TIME_LIMIT.
+EXCEL_IMPORT_SOFT_TIME_LIMIT = env.float("EXCEL_IMPORT_SOFT_TIME_LIMIT", default=3600.0)
 # A .zip upload: the workbook plus photos named by ID number or row number.
 EXCEL_MAX_ZIP_PHOTOS = env.int("EXCEL_MAX_ZIP_PHOTOS", default=20_000)
 EXCEL_MAX_ZIP_UNCOMPRESSED_BYTES = env.int("EXCEL_MAX_ZIP_UNCOMPRESSED_BYTES", default=2 * 2**30)
@@ -348,11 +366,15 @@ APPLY_ACCESS_STALLED_AFTER_SECONDS = env.int("APPLY_ACCESS_STALLED_AFTER_SECONDS
 # The safety net: beat applies whatever a lost nudge left, this often.
 CELERY_BEAT_SCHEDULE["residents-apply-calls"] = {
     "task": "residents.apply_calls", "schedule": env.float("APPLY_ACCESS_SWEEP_SECONDS", default=15.0)}
-# Networks the photo fetcher may reach although they are private/loopback (tests, an intranet city).
-PHOTO_FETCH_ALLOWED_NETWORKS = env.list("PHOTO_FETCH_ALLOWED_NETWORKS", default=[])
+# Networks the photo fetcher may reach although they are private/loopback (tests, an intranet city), each
+# optionally limited to ports: "10.1.0.0/16:80|443", "[fd00::1]/128:8080"; without ports, every port
+# (afxq_portal/netlist.py). A bad entry stops the process at start, naming it.
+PHOTO_FETCH_ALLOWED_NETWORKS = parse_allowed_networks(
+    "PHOTO_FETCH_ALLOWED_NETWORKS", env.list("PHOTO_FETCH_ALLOWED_NETWORKS", default=[]))
 PHOTO_FETCH_MAX_BYTES = env.int("PHOTO_FETCH_MAX_BYTES", default=5 * 1024 * 1024)
 PHOTO_FETCH_CONNECT_TIMEOUT = env.float("PHOTO_FETCH_CONNECT_TIMEOUT", default=5.0)
 PHOTO_FETCH_READ_TIMEOUT = env.float("PHOTO_FETCH_READ_TIMEOUT", default=10.0)
+# Wall-clock bound on one fetch attempt (every redirect hop's connect, headers and body).
 PHOTO_FETCH_TOTAL_TIMEOUT = env.float("PHOTO_FETCH_TOTAL_TIMEOUT", default=30.0)
 PHOTO_FETCH_MAX_PIXELS = env.int("PHOTO_FETCH_MAX_PIXELS", default=40_000_000)
 PHOTO_FETCH_MAX_RETRIES = env.int("PHOTO_FETCH_MAX_RETRIES", default=5)

@@ -174,7 +174,8 @@ class Stack:
     def worker(self, name: str = "w1", concurrency: int = 2, nice: int = 0, **env: str):  # noqa: ANN201
         """``nice``: the CPU priority deploy/systemd/afxq-worker@.service gives workers (Nice=10)."""
         args = [*(["nice", "-n", str(nice)] if nice else []), sys.executable, "-m", "celery", "-A", "afxq_portal", "worker", "-l", "INFO", "-c", str(concurrency),
-                "-n", f"{name}@%h", "-Q", self.queue, "--without-gossip", "--without-mingle"]
+                # The photo queue's name follows CELERY_QUEUE (settings.CELERY_PHOTO_QUEUE).
+                "-n", f"{name}@%h", "-Q", f"{self.queue},{self.queue}-photos", "--without-gossip", "--without-mingle"]
         process = self.ManagedProcess(f"worker-{name}-{len(self.processes)}", args, self.work,
                                       {**os.environ, **env})
         self.processes.append(process)

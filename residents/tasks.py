@@ -6,6 +6,7 @@ import logging
 import random
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
 from . import photos, services
@@ -20,14 +21,24 @@ def retry_delay(retries: int) -> float:
     return base * (2 ** retries) * random.uniform(0.8, 1.2)
 
 
-@shared_task(bind=True, name="residents.fetch_photo", max_retries=None, ignore_result=True)
+def _fetch(url: str) -> bytes:
+    try:
+        return photos.fetch_photo(url)
+    except SoftTimeLimitExceeded as exc:  # retried like any other temporary failure
+        raise photos.PhotoTemporaryError("the fetch ran out of time (the task's soft time limit)") from exc
+
+
+# The download bounds itself (PHOTO_FETCH_TOTAL_TIMEOUT); the limits catch what it cannot (a stuck
+# DNS lookup, a re-encode gone wrong). Routed to CELERY_PHOTO_QUEUE (settings.CELERY_TASK_ROUTES).
+@shared_task(bind=True, name="residents.fetch_photo", max_retries=None, ignore_result=True,
+             soft_time_limit=settings.PHOTO_FETCH_TOTAL_TIMEOUT + 30, time_limit=settings.PHOTO_FETCH_TOTAL_TIMEOUT + 60)
 def fetch_photo(self, resident_id: int) -> str:  # noqa: ANN001 - celery's task instance
     resident = Resident.objects.filter(pk=resident_id).only("photo_url", "photo_status").first()
     if resident is None or resident.photo_status != Resident.PhotoStatus.PENDING:
         return "nothing to do"
     url = resident.photo_url
     try:
-        jpeg = photos.fetch_photo(url)
+        jpeg = _fetch(url)
     except photos.PhotoRefused as exc:
         logger.warning("photo of resident %s refused: %s", resident_id, exc)
         services.mark_photo_failed(resident_id, url, str(exc))

@@ -1,7 +1,10 @@
 """Start the development stack in the foreground and stop all of it on Ctrl-C.
 
 Processes: the Django development server, one Celery worker with the beat scheduler embedded (the
-only beat), and the sandbox city platform when the uploads app provides it.
+only beat), one worker for the photo queue (photo fetches wait on hosts the city names: they must never
+take the worker that applies calls), and the sandbox city platform when the uploads app provides it.
+A worker that exits unexpectedly is started again (and the terminal says so); any other process
+exiting stops the rest.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,15 +22,56 @@ PY = sys.executable
 SANDBOX_PORT = os.environ.get("SANDBOX_CITY_PORT", "8090")
 
 
+# Without these nothing is applied or sent, and nobody watches a laptop's terminal: restart them.
+RESTARTED = frozenset({"worker", "photo-worker"})
+RESTART_DELAY_SECONDS = 2.0
+
+
+def queues() -> tuple[str, str]:
+    """The default queue and the photo queue, as the settings name them (CELERY_QUEUE, CELERY_PHOTO_QUEUE)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "afxq_portal.settings")
+    sys.path.insert(0, str(ROOT))
+    from django.conf import settings
+
+    return settings.CELERY_TASK_DEFAULT_QUEUE, settings.CELERY_PHOTO_QUEUE
+
+
 def commands() -> list[tuple[str, list[str]]]:
+    default_queue, photo_queue = queues()
+    celery = [PY, "-m", "celery", "-A", "afxq_portal", "worker", "-l", "INFO"]
     procs = [
         ("web", [PY, "manage.py", "runserver", "127.0.0.1:8000", "--noreload"]),
-        ("worker", [PY, "-m", "celery", "-A", "afxq_portal", "worker", "-B", "-l", "INFO", "-c", "2",
+        ("worker", [*celery, "-B", "-c", "2", "-n", "worker@%h", "-Q", default_queue,
                     "-s", str(ROOT / "var" / "celerybeat-schedule")]),
+        ("photo-worker", [*celery, "-c", "1", "-n", "photos@%h", "-Q", photo_queue]),
     ]
     if (ROOT / "uploads" / "management" / "commands" / "sandbox_city.py").exists():
         procs.append(("sandbox", [PY, "manage.py", "sandbox_city", "--port", SANDBOX_PORT]))
     return procs
+
+
+def start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(args, cwd=ROOT, env=env, start_new_session=True)
+
+
+def supervise(children: dict[str, subprocess.Popen], procs: dict[str, list[str]], env: dict[str, str],
+              poll_seconds: float = 0.5, restart_delay: float = RESTART_DELAY_SECONDS,
+              sleep: Callable[[float], None] = time.sleep) -> str:
+    """Watch ``children`` (updated in place): restart those in RESTARTED that exit, after
+    ``restart_delay`` (a worker that dies at once is not restarted in a tight loop). Returns the name of
+    the first other child that exited."""
+    while True:
+        for name, proc in list(children.items()):
+            if proc.poll() is None:
+                continue
+            if name not in RESTARTED:
+                return name
+            print(f"devstack: {name} exited unexpectedly with code {proc.returncode}; restarting it in "
+                  f"{restart_delay:g} s", file=sys.stderr, flush=True)
+            _signal_group(proc, signal.SIGKILL)  # pool children the dead worker left behind
+            sleep(restart_delay)
+            children[name] = start(procs[name], env)
+        sleep(poll_seconds)
 
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -48,28 +93,26 @@ def main() -> int:
     (ROOT / "var").mkdir(exist_ok=True)
     env = dict(os.environ)
     env.setdefault("CITY_PLATFORM_BASE_URL", f"http://127.0.0.1:{SANDBOX_PORT}")
-    children = [(name, subprocess.Popen(args, cwd=ROOT, env=env, start_new_session=True)) for name, args in commands()]
+    procs = dict(commands())
+    children = {name: start(args, env) for name, args in procs.items()}
     print("\n afxq-portal is starting:")
     print("   admin:        http://127.0.0.1:8000/admin/")
     print("   guard review: http://127.0.0.1:8000/guard/ (for a phone)")
     print("   demo logins:  admin / admin-demo-2026 (platform administrator)")
     print("                 staff / staff-demo-2026 (property staff of the demo community)")
     print("                 13900000000 / guard-demo-2026 (guard of the demo community)")
-    if any(name == "sandbox" for name, _ in children):
+    if "sandbox" in children:
         print(f"   sandbox city: http://127.0.0.1:{SANDBOX_PORT}/")
     print(" Ctrl-C stops everything.\n", flush=True)
     try:
-        while all(proc.poll() is None for _, proc in children):
-            time.sleep(0.5)
-        for name, proc in children:
-            if proc.poll() is not None:
-                print(f"{name} exited with {proc.returncode}; stopping the rest", file=sys.stderr)
+        name = supervise(children, procs, env)
+        print(f"{name} exited with {children[name].returncode}; stopping the rest", file=sys.stderr)
     except KeyboardInterrupt:
         pass
     finally:
-        for _, proc in children:
+        for proc in children.values():
             _signal_group(proc, signal.SIGTERM)
-        for name, proc in children:
+        for name, proc in children.items():
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:

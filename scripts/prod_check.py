@@ -1,6 +1,6 @@
 """`make prod-check`: the production stack on this machine, and a smoke test through it.
 
-Starts what docs/deploy.md deploys — gunicorn (deploy/gunicorn.conf.py), a Celery worker, exactly one beat —
+Starts what docs/deploy.md deploys — gunicorn (deploy/gunicorn.conf.py), a Celery worker, a photo worker, one beat —
 plus the sandbox city platform, on PostgreSQL (a fresh database, created here and dropped at the end) and
 Redis (DB 10 broker, DB 11 cache, flushed before and after, so other runs on DBs 0/1 are untouched), with
 DJANGO_PRODUCTION=1 and secrets generated for this run. Then: migrate, collectstatic, `check --deploy`
@@ -338,9 +338,12 @@ def main() -> int:
                     "Booting worker")
         stack.start("worker", [PY, "-m", "celery", "-A", "afxq_portal", "worker", "-l", "INFO", "-c", "2",
                                "-n", "prodcheck@%h", "-Q", "afxq-prodcheck"], "ready")
+        # As deployed: photo fetches on their own queue and worker (afxq-photo-worker@.service).
+        stack.start("photo-worker", [PY, "-m", "celery", "-A", "afxq_portal", "worker", "-l", "INFO", "-c", "1",
+                                     "-n", "prodcheck-photos@%h", "-Q", "afxq-prodcheck-photos"], "ready")
         stack.start("beat", [PY, "-m", "celery", "-A", "afxq_portal", "beat", "-l", "INFO",
                              "-s", stack.env["CELERY_BEAT_SCHEDULE"]], "beat")
-        check("stack started (gunicorn, worker, one beat, sandbox city)", True, "")
+        check("stack started (gunicorn, worker, photo worker, one beat, sandbox city)", True, "")
         smoke(stack, check)
     except Exception as error:  # any crash is a FAIL with its reason, and everything is still stopped
         check("prod-check ran to the end", False, f"{type(error).__name__}: {error}")

@@ -8,6 +8,7 @@ import io
 import ssl
 import struct
 import threading
+import time
 import zlib
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,6 +43,9 @@ class PhotoServer:
             "/gone": (403, "text/plain", b"forbidden"),
         }
         self.big = 6 * 1024 * 1024
+        # A slow peer: seconds between two bytes of /trickle-body (declared 100,000 bytes long) and of
+        # the status line and headers of /trickle-headers.
+        self.trickle_interval = 0.2
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -54,6 +58,21 @@ class PhotoServer:
                     self.send_response(302)
                     self.send_header("Location", self.path.split("?", 1)[1])
                     self.end_headers()
+                    return
+                if self.path in ("/trickle-body", "/trickle-headers"):
+                    self.close_connection = True
+                    head = (b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\n"
+                            b"Content-Length: 100000\r\n\r\n")
+                    try:
+                        if self.path == "/trickle-body":
+                            self.wfile.write(head)
+                            head = b"\xff" * 100000
+                        for byte in head:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(server.trickle_interval)
+                    except OSError:  # the fetcher gave up and closed the connection
+                        pass
                     return
                 if self.path in ("/big-undeclared", "/big-declared"):
                     self.send_response(200)

@@ -83,9 +83,12 @@ class ManagedProcess:
 
 
 def start_worker(log_dir: Path, name: str = "worker", concurrency: int = 2, beat: bool = False,
-                 **env: str) -> ManagedProcess:
+                 queues: list[str] | None = None, **env: str) -> ManagedProcess:
+    """``queues``: what the worker consumes; by default the default queue and the photo queue, so that
+    one worker runs every task of a test."""
+    queues = queues or [settings.CELERY_TASK_DEFAULT_QUEUE, settings.CELERY_PHOTO_QUEUE]
     args = [sys.executable, "-m", "celery", "-A", "afxq_portal", "worker", "-l", "INFO",
-            "-c", str(concurrency), "-n", f"{name}@%h", "-Q", settings.CELERY_TASK_DEFAULT_QUEUE]
+            "-c", str(concurrency), "-n", f"{name}@%h", "-Q", ",".join(queues)]
     if beat:
         args += ["-B", "-s", str(log_dir / f"{name}-beat-schedule")]
     worker = ManagedProcess(name, args, log_dir, child_env(**env))

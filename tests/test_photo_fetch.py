@@ -7,6 +7,9 @@ from __future__ import annotations
 import io
 import json
 import socket
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,9 +17,11 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.test import Client, override_settings
 from PIL import Image
 
+from afxq_portal.netlist import parse_allowed_networks, parse_entry
 from residents import photos
 from residents.models import Resident
 from tests.factories import make_id_card
@@ -73,6 +78,77 @@ def test_it_refuses_link_local_addresses(url: str) -> None:
 ])
 def test_it_refuses_other_special_addresses(url: str, why: str) -> None:
     assert why in refused(url)
+
+
+@pytest.mark.parametrize(("url", "why"), [
+    ("http://[2002:7f00:1::1]/p.jpg", "6to4 for 127.0.0.1, which is loopback"),
+    ("http://[2002:a9fe:a9fe::1]/latest/meta-data/", "6to4 for 169.254.169.254, which is link-local"),
+    ("http://[2002:c0a8:0101::1]/p.jpg", "6to4 for 192.168.1.1, which is private"),
+    # Teredo: the client is the last 32 bits XOR 0xffffffff (80ff:fffe -> 127.0.0.1).
+    ("http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/p.jpg", "Teredo client for 127.0.0.1, which is loopback"),
+    ("http://[64:ff9b::a9fe:a9fe]/p.jpg", "NAT64 for 169.254.169.254, which is link-local"),
+])
+def test_it_refuses_ipv6_forms_that_wrap_a_forbidden_ipv4_address(url: str, why: str) -> None:
+    assert why in refused(url)
+
+
+def test_it_judges_6to4_of_a_public_address_by_that_address() -> None:
+    public = photos.ipaddress.ip_address("2002:5db8:d822::1")  # 6to4 of 93.184.216.34
+    assert photos.address_problem(public) is None
+
+
+@override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=["127.0.0.1/32:1|2"])
+def test_it_refuses_a_port_the_allowed_network_does_not_name(server: PhotoServer) -> None:
+    # With 127.0.0.1/32 allowed on every port the fetcher reached Redis; an entry with ports allows those only.
+    message = refused(server.url("/ok.jpg"))
+    assert f"address 127.0.0.1 is loopback and port {server.port} is not allowed" in message
+    assert "127.0.0.1/32 (ports 1, 2)" in message
+    assert server.hits["/ok.jpg"] == 0
+    with override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=[f"127.0.0.1/32:{server.port}"]):
+        assert Image.open(io.BytesIO(photos.fetch_photo(server.url("/ok.jpg")))).size == (640, 480)
+    with override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=[f"127.0.0.0/8:{server.port - 1}-{server.port + 1}"]):
+        photos.fetch_photo(server.url("/ok.jpg"))
+
+
+def test_it_refuses_a_redirect_to_another_port_of_an_allowed_network(server: PhotoServer) -> None:
+    with override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=[f"127.0.0.1/32:{server.port}"]):
+        assert "port 6379 is not allowed" in refused(server.url("/redirect-to?http://127.0.0.1:6379/"))
+
+
+@pytest.mark.parametrize(("entry", "network", "ports"), [
+    ("127.0.0.1/32", "127.0.0.1/32", None),
+    ("10.1.0.0/16:80|443", "10.1.0.0/16", {80, 443}),
+    ("10.1.2.3:8000-8002", "10.1.2.3/32", {8000, 8001, 8002}),
+    ("::1/128", "::1/128", None),
+    ("[::1]/128:8080|8443", "::1/128", {8080, 8443}),
+    ("[fd00::1]:8080", "fd00::1/128", {8080}),
+])
+def test_it_parses_allowed_network_entries(entry: str, network: str, ports: set[int] | None) -> None:
+    parsed = parse_entry(entry)
+    assert str(parsed.network) == network
+    assert parsed.ports == (None if ports is None else frozenset(ports))
+
+
+@pytest.mark.parametrize(("entry", "why"), [
+    ("127.0.0.1/33", "is not a network"), ("localhost", "is not a network"),
+    ("127.0.0.1/32:http", "port 'http' is not a number"), ("127.0.0.1/32:70000", "outside 1-65535"),
+    ("127.0.0.1/32:90-80", "outside 1-65535"), ("[::1]/128:", "must be followed by ports"),
+    ("127.0.0.1/32:", "port '' is not a number"),
+])
+def test_it_refuses_a_bad_allowed_network_entry_naming_it(entry: str, why: str) -> None:
+    with pytest.raises(ImproperlyConfigured) as info:
+        parse_allowed_networks("PHOTO_FETCH_ALLOWED_NETWORKS", ["10.0.0.0/8", entry])
+    message = str(info.value)
+    assert message.startswith(f"PHOTO_FETCH_ALLOWED_NETWORKS: entry {entry!r} is not NETWORK or NETWORK:PORTS")
+    assert why in message
+
+
+def test_it_stops_at_start_on_a_bad_allowed_network_entry() -> None:
+    done = subprocess.run([sys.executable, "-c", "import afxq_portal.settings"], cwd=settings.BASE_DIR,
+                          capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "PHOTO_FETCH_ALLOWED_NETWORKS": "127.0.0.1/32:redis"})
+    assert done.returncode != 0
+    assert "PHOTO_FETCH_ALLOWED_NETWORKS: entry '127.0.0.1/32:redis'" in done.stderr
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://photos.example.com/p.jpg", "gopher://x/1",
@@ -164,6 +240,39 @@ def test_it_refuses_a_name_answering_a_forbidden_address_among_others(monkeypatc
 
     monkeypatch.setattr(photos.socket, "getaddrinfo", getaddrinfo)
     assert "10.0.0.1 is private" in refused("http://photos.test/p.jpg")
+
+
+# --- slow peers: one wall-clock deadline for the whole fetch ----------------------------------------
+
+@override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=LOCAL, PHOTO_FETCH_TOTAL_TIMEOUT=1.0, PHOTO_FETCH_READ_TIMEOUT=10.0)
+@pytest.mark.parametrize("path", ["/trickle-body", "/trickle-headers"])
+def test_it_gives_up_on_a_trickling_peer_at_the_total_timeout(server: PhotoServer, path: str) -> None:
+    # One byte every 0.2 s: each byte restarts the 10 s read timeout, so only the deadline can stop it.
+    started = time.monotonic()
+    with pytest.raises(photos.PhotoTemporaryError) as info:
+        photos.fetch_photo(server.url(path))
+    assert time.monotonic() - started < 1.5
+    assert "PHOTO_FETCH_TOTAL_TIMEOUT (1 s)" in str(info.value)
+    assert server.hits[path] == 1
+
+
+@override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=LOCAL, PHOTO_FETCH_TOTAL_TIMEOUT=1.0, PHOTO_FETCH_READ_TIMEOUT=10.0)
+def test_it_gives_up_on_a_tls_handshake_that_never_ends() -> None:
+    # Accepts the connection and never answers the ClientHello.
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    thread = threading.Thread(target=lambda: accepted.append(listener.accept()[0]), daemon=True)
+    thread.start()
+    try:
+        started = time.monotonic()
+        with pytest.raises(photos.PhotoTemporaryError) as info:
+            photos.fetch_photo(f"https://127.0.0.1:{listener.getsockname()[1]}/ok.jpg")
+        assert time.monotonic() - started < 1.5
+        assert "PHOTO_FETCH_TOTAL_TIMEOUT" in str(info.value)
+    finally:
+        for conn in accepted:
+            conn.close()
+        listener.close()
 
 
 # --- https: the checked address is connected to, the certificate is checked against the host name ---
@@ -282,3 +391,30 @@ def test_it_fetches_photos_in_a_worker_and_marks_those_that_never_arrive(
     assert other.get(f"/residents/{good.pk}/photo/").status_code == 404
     assert Client().get(f"/residents/{good.pk}/photo/").status_code == 302  # to the login page
     assert Client().get(f"/{settings.MEDIA_URL}{good.photo.name}").status_code == 404
+
+
+@pytest.mark.integration
+def test_it_applies_calls_while_slow_photo_hosts_hold_the_photo_workers(
+        transactional_db, community_a, server: PhotoServer, output_dir: Path) -> None:  # noqa: ANN001
+    # As deployed: workers for the default queue, and a photo worker. Two trickling photo hosts hold the
+    # photo worker's processes; a call accepted afterwards is applied at once all the same.
+    photo_env = {"PHOTO_FETCH_ALLOWED_NETWORKS": "127.0.0.1/32", "PHOTO_FETCH_TOTAL_TIMEOUT": "20"}
+    workers = [
+        start_worker(output_dir, name="default-worker", queues=[settings.CELERY_TASK_DEFAULT_QUEUE], **photo_env),
+        start_worker(output_dir, name="photos-worker", queues=[settings.CELERY_PHOTO_QUEUE], **photo_env),
+    ]
+    try:
+        client = Client()
+        apply(client, server.url("/trickle-body"), "YW-SLOW-1", 11)
+        apply(client, server.url("/trickle-body"), "YW-SLOW-2", 12)
+        wait_for(lambda: server.hits["/trickle-body"] == 2, timeout=30)  # both fetches are under way
+        started = time.monotonic()
+        apply(client, server.url("/ok.jpg"), "YW-FAST", 13)
+        wait_for(lambda: Resident.objects.filter(ywlsh="YW-FAST").exists(), timeout=30)
+        applied_after = time.monotonic() - started
+        still_trickling = Resident.objects.filter(ywlsh__startswith="YW-SLOW", photo_status="pending").count()
+    finally:
+        for worker in workers:
+            worker.stop()
+    assert still_trickling == 2
+    assert applied_after < 5, f"the call was applied {applied_after:.1f} s after it was accepted"

@@ -38,7 +38,7 @@ def can_set_hostname() -> bool:
 
 def start_named_worker(output_dir, sandbox, name: str, *, beat: bool, own_hostname: bool) -> ManagedProcess:  # noqa: ANN001
     celery = [sys.executable, "-m", "celery", "-A", "afxq_portal", "worker", "-l", "INFO", "-c", "2",
-              "-n", f"{name}@%h", "-Q", settings.CELERY_TASK_DEFAULT_QUEUE]
+              "-n", f"{name}@%h", "-Q", f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.CELERY_PHOTO_QUEUE}"]
     if beat:
         celery += ["-B", "-s", str(output_dir / f"{name}-beat-schedule")]
     args = (["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', name, *celery] if own_hostname

@@ -34,7 +34,8 @@ def _progress(job_id: int):  # noqa: ANN202
     return report
 
 
-@shared_task(name="residents.run_import_job")
+@shared_task(name="residents.run_import_job", soft_time_limit=settings.EXCEL_IMPORT_SOFT_TIME_LIMIT,
+             time_limit=settings.EXCEL_IMPORT_SOFT_TIME_LIMIT + 60)
 def run_import_job(job_id: int) -> str:
     """Run whichever pass the job is queued for: the check (dry run) or, once confirmed, the write."""
     job = claim(job_id, ImportJob.Status.CHECK_QUEUED, ImportJob.Status.CHECKING)
