@@ -34,7 +34,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from afxq_portal.netlist import AllowedNetwork, parse_entry
-
 from afxq_portal.text import ascii_digits
 
 MAX_REDIRECTS = 3
