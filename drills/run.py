@@ -331,6 +331,86 @@ def drill_disk_full(d: Drill, count: int = 40) -> None:
     web.stop()
 
 
+def drill_slow_photo_hosts(d: Drill, calls: int = 24, slow: int = 8, records: int = 300) -> None:
+    """Photo hosts that send one byte a second while apply-access calls and outbox records flow: the calls are
+    applied and the records sent as fast as without them (photo fetches have their own queue and worker, and
+    each slow fetch ends at PHOTO_FETCH_TOTAL_TIMEOUT)."""
+    import requests
+
+    from residents.models import ApplyAccessCall, Resident
+    from tests.factories import CommunityFactory, make_id_card
+    from tests.photo_server import PhotoServer
+    from tests.test_apply_access import payload
+
+    photos = PhotoServer()
+    photos.trickle_interval = 1.0
+    community = CommunityFactory(city_id="SLOWPHOTO-CALLS", name="slow photos", district="锦江区", street="观音桥55号")
+    total_timeout = 10
+    env = {"PHOTO_FETCH_ALLOWED_NETWORKS": f"127.0.0.1/32:{photos.port}",
+           "PHOTO_FETCH_TOTAL_TIMEOUT": str(total_timeout), "PHOTO_FETCH_MAX_RETRIES": "1"}
+    web = d.stack.gunicorn(**env)
+    beat = d.stack.beat()
+    d.stack.worker("slowphoto-main", queues="default", **env)
+    d.stack.worker("slowphoto-photos", queues="photos", **env)
+    serial = iter(range(1, 100_000))
+
+    def phase(label: str, slow_urls: int) -> tuple[float, float]:
+        """Seconds from the last call to all applied, and from the first record to all sent."""
+        started = time.monotonic()
+        first = len(d.row_ids)
+        d.produce(records)
+        ywlshs = []
+        for n in range(calls):
+            i = next(serial)
+            url = photos.url("/trickle-body" if n < slow_urls else "/ok.jpg")
+            body = payload(communityId=community.city_id, ywlsh=f"SLOW-{i}", ownerId=f"slow-owner-{i}",
+                           idCard=make_id_card(9000 + i), photo=url)
+            answer = requests.post(f"{web.url}/apply-access", json=body, timeout=30).json()
+            if answer.get("code") != 1:
+                raise RuntimeError(f"call refused: {answer}")
+            ywlshs.append(body["ywlsh"])
+        posted = time.monotonic()
+        while ApplyAccessCall.objects.filter(ywlsh__in=ywlshs, outcome=ApplyAccessCall.Outcome.ACCEPTED).exists():
+            if time.monotonic() - posted > 120:
+                raise TimeoutError(f"{label}: calls not applied within 120 s")
+            time.sleep(0.1)
+        applied = time.monotonic() - posted
+        stored = Resident.objects.filter(community=community, ywlsh__in=ywlshs).count()
+        if stored != calls:
+            raise RuntimeError(f"{label}: {stored} of {calls} people stored")
+        rows = d.row_ids[first:]
+        from uploads.models import OutboxRecord
+
+        while OutboxRecord.objects.filter(id__in=rows).exclude(status=OutboxRecord.Status.SENT).exists():
+            if time.monotonic() - started > 240:
+                raise TimeoutError(f"{label}: records not sent within 240 s")
+            time.sleep(0.2)
+        return applied, time.monotonic() - started
+
+    try:
+        base_apply, base_sent = phase("without slow hosts", 0)
+        slow_apply, slow_sent = phase("with slow hosts", slow)
+        hold_started = time.monotonic()
+        slow_people = Resident.objects.filter(community=community, photo_url__contains="/trickle-body")
+        while slow_people.filter(photo_status=Resident.PhotoStatus.PENDING).exists():
+            if time.monotonic() - hold_started > 120:
+                raise TimeoutError("slow photo fetches still running after 120 s")
+            time.sleep(0.5)
+        failed = slow_people.exclude(photo_error="").count()
+        d.notes.append(f"{calls} calls + {records} records per phase; without slow hosts: applied {base_apply:.1f} s "
+                       f"after the last call, records sent in {base_sent:.1f} s; with {slow} photo hosts at 1 byte/s: "
+                       f"applied {slow_apply:.1f} s, sent {slow_sent:.1f} s; {failed}/{slow} slow photos failed "
+                       f"(PHOTO_FETCH_TOTAL_TIMEOUT {total_timeout} s, 1 retry), all done "
+                       f"{time.monotonic() - hold_started:.0f} s later")
+        d.wait_sent(60)
+        if slow_apply > base_apply + 5 or slow_sent > base_sent + 10:
+            raise RuntimeError("slow photo hosts held up applying calls or sending records")
+    finally:
+        photos.close()
+        beat.stop()
+        web.stop()
+
+
 DRILLS: dict[str, Callable[[Drill], None]] = {
     "worker_sigkill": drill_worker_sigkill,
     "beat_restart": drill_beat_restart,
@@ -343,6 +423,7 @@ DRILLS: dict[str, Callable[[Drill], None]] = {
     "city_401_storm": city_fault({"expired_200": 0.3, "expired_401": 0.3}, token_lifetime=2),
     "bad_credentials": drill_bad_credentials,
     "disk_full": drill_disk_full,
+    "slow_photo_hosts": drill_slow_photo_hosts,
 }
 QUICK = ["worker_sigkill", "city_500", "city_dropped", "city_401_storm", "bad_credentials"]
 

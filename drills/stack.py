@@ -171,11 +171,14 @@ class Stack:
 
     # --- processes --------------------------------------------------------------------------------
 
-    def worker(self, name: str = "w1", concurrency: int = 2, nice: int = 0, **env: str):  # noqa: ANN201
-        """``nice``: the CPU priority deploy/systemd/afxq-worker@.service gives workers (Nice=10)."""
+    def worker(self, name: str = "w1", concurrency: int = 2, nice: int = 0, queues: str = "",
+               **env: str):  # noqa: ANN201
+        """``nice``: the CPU priority deploy/systemd/afxq-worker@.service gives workers (Nice=10). ``queues``:
+        "default" or "photos" for a worker of one queue, as deployed; both when empty."""
         args = [*(["nice", "-n", str(nice)] if nice else []), sys.executable, "-m", "celery", "-A", "afxq_portal", "worker", "-l", "INFO", "-c", str(concurrency),
                 # The photo queue's name follows CELERY_QUEUE (settings.CELERY_PHOTO_QUEUE).
-                "-n", f"{name}@%h", "-Q", f"{self.queue},{self.queue}-photos", "--without-gossip", "--without-mingle"]
+                "-n", f"{name}@%h", "-Q", {"default": self.queue, "photos": f"{self.queue}-photos"}.get(
+                    queues, f"{self.queue},{self.queue}-photos"), "--without-gossip", "--without-mingle"]
         process = self.ManagedProcess(f"worker-{name}-{len(self.processes)}", args, self.work,
                                       {**os.environ, **env})
         self.processes.append(process)
