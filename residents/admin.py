@@ -70,11 +70,13 @@ class ResidentForm(TextRulesFormMixin, forms.ModelForm):
         return cleaned
 
 
-class ResidentChangeInline(ScopedTabularInline):
-    model = ResidentChange
-    fields = ["at", "actor", "actor_label", "from_status", "to_status", "reason"]
-    readonly_fields = fields
+class ReadOnlyInline(ScopedTabularInline):
+    """A record of what happened to a person: shown, never added, changed or deleted here."""
+
     can_delete = False
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
+        return list(self.fields or [])
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
         return False
@@ -83,20 +85,17 @@ class ResidentChangeInline(ScopedTabularInline):
         return False
 
 
-class ResidentProposalInline(ScopedTabularInline):
+class ResidentChangeInline(ReadOnlyInline):
+    model = ResidentChange
+    fields = ["at", "actor", "actor_label", "from_status", "to_status", "reason"]
+
+
+class ResidentProposalInline(ReadOnlyInline):
     """Re-applications of an active person and their fate; decided on the guard pages (old and new side
     by side there). The proposed data itself (ID number, phone) is not shown here."""
 
     model = ResidentProposal
     fields = ["created_at", "ywlsh", "status", "decided_by", "decided_at", "reject_reason"]
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
-        return False
 
 
 class ReviewActionForm(ActionForm):

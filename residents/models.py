@@ -264,8 +264,8 @@ from .excel.models import ExportLog, ImportJob  # noqa: E402, F401
 class ResidentProposal(models.Model):
     """A new application from the city for a person who is already active, waiting for a guard.
 
-    Why not overwrite the person: one apply-access call must not take a resident's door access away
-    (issue 12, item 7). The person stays active with what was approved; the proposed data waits here
+    Why not overwrite the person: one apply-access call (from whoever reached the endpoint) must not take a
+    resident's door access away. The person stays active with what was approved; the proposed data waits here
     until a guard approves it (then it is applied like an approval) or rejects it (the old data stays).
     ``data`` holds an ID number and a phone in clear inside the JSON, so it is encrypted like them."""
 

@@ -182,13 +182,17 @@ def _shut(connection: HTTPConnection) -> None:
             pass
 
 
-class _WatchedHTTPConnection(HTTPConnection):
+class _WatchedConnectionMixin:
+    """Hands each new socket to the fetch's watchdog, which shuts it down at the deadline."""
+
+    sock: socket.socket | None
+
     def __init__(self, *args: object, watchdog: _Watchdog, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self._watchdog = watchdog
 
     def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
+        sock = super()._new_conn()  # type: ignore[misc]
         # Set before the TLS handshake too (HTTPSConnection.connect assigns it first), so the
         # watchdog can cut a handshake that trickles.
         self.sock = sock
@@ -196,16 +200,12 @@ class _WatchedHTTPConnection(HTTPConnection):
         return sock
 
 
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def __init__(self, *args: object, watchdog: _Watchdog, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        self._watchdog = watchdog
+class _WatchedHTTPConnection(_WatchedConnectionMixin, HTTPConnection):
+    pass
 
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        self.sock = sock
-        self._watchdog.watch(self)
-        return sock
+
+class _WatchedHTTPSConnection(_WatchedConnectionMixin, HTTPSConnection):
+    pass
 
 
 class _HTTPPool(urllib3.HTTPConnectionPool):
