@@ -38,7 +38,8 @@ TEMPORARY_SUFFIX = ".tmp"
 
 class Channel(filesystem.Channel):
     def _put(self, queue: str, payload: dict[str, Any], **kwargs: Any) -> None:  # noqa: ANN401 - kombu's payload
-        name = f"{round(time.monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+        # Zero-padded: names sort in the order they were written (readers take them sorted).
+        name = f"{round(time.monotonic() * 1000):016d}_{uuid.uuid4()}.{queue}.msg"
         final = os.path.join(self.data_folder_out, name)
         # ".<name>.tmp": partition('.') of it never yields "<queue>.msg", so no reader matches it.
         temporary = os.path.join(self.data_folder_out, f".{name}{TEMPORARY_SUFFIX}")

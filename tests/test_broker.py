@@ -110,9 +110,9 @@ def test_it_gives_each_message_to_exactly_one_of_many_readers(tmp_path: Path) ->
 def test_it_sets_aside_a_message_that_does_not_decode_and_goes_on(tmp_path: Path,
                                                                    caplog: pytest.LogCaptureFixture) -> None:
     with connection(tmp_path) as conn:
-        (tmp_path / "queue" / "1_broken.celery.msg").write_bytes(b'{"body": "trunc')
+        (tmp_path / "queue" / "0000000000000000_broken.celery.msg").write_bytes(b'{"body": "trunc')
         conn.default_channel._put("celery", {"body": "good", "headers": {}})
         with caplog.at_level(logging.ERROR, logger="afxq_portal.broker"):
             assert conn.default_channel._get("celery")["body"] == "good"
-    assert (tmp_path / "processed" / "1_broken.celery.msg.corrupt").read_bytes() == b'{"body": "trunc'
-    assert "1_broken.celery.msg of queue celery does not decode" in caplog.text
+    assert (tmp_path / "processed" / "0000000000000000_broken.celery.msg.corrupt").read_bytes() == b'{"body": "trunc'
+    assert "0000000000000000_broken.celery.msg of queue celery does not decode" in caplog.text
