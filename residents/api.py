@@ -10,7 +10,7 @@ Answering is kept to what the body alone decides: its types, the person's rules
 then stored as *accepted* (ApplyAccessCall, PII encrypted/masked), one INSERT, and answered code 1; a
 worker applies it (residents.services.apply_accepted_calls: duplicates by ywlsh, the person's row, the
 room, the history, the photo fetch) within about a second. So the answer costs what a bare insert
-costs and a burst of registrations queues instead of stretching every answer (see README, Apply-access).
+costs and a burst of registrations queues instead of stretching every answer (see docs/architecture.md).
 """
 
 from __future__ import annotations

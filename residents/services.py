@@ -91,7 +91,7 @@ def enqueue_admission_result(resident: Resident, result: str, reason: str = "", 
                              ywlsh: str | None = None, owner_id: str | None = None) -> None:
     """Queue the admission result for the city, in the caller's transaction, so that the result is
     sent if and only if the status change is committed. Nothing is queued when the community has no
-    callback URL (the manual does not specify the interface; see README). ``ywlsh``/``owner_id``:
+    callback URL (the manual does not specify the interface; see docs/api/apply-access.md). ``ywlsh``/``owner_id``:
     the application decided when it is not the person's current one (a rejected re-application)."""
     community = resident.community
     ywlsh = resident.ywlsh if ywlsh is None else ywlsh
@@ -172,7 +172,7 @@ def _find_existing(community: Community, application: CleanApplication) -> tuple
         return by_owner, None
     if by_card is not None:
         # Same ID number, another (or no) ownerId: the city is authoritative about its own ids,
-        # so the person keeps their row and history and takes the new ownerId (see README).
+        # so the person keeps their row and history and takes the new ownerId (see docs/api/apply-access.md).
         return by_card, by_card.city_owner_id
     return None, None
 

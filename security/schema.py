@@ -2,7 +2,7 @@
 
 apply-access and the device API read their bodies themselves (every failure must be answered in the contract's
 envelope), so drf-spectacular cannot infer their bodies: this hook writes them, from the contract (apply-access,
-interface 1) and the device API's README section. The fuzz tests (tests/test_security_fuzz.py) check the live
+interface 1) and docs/api/device-api.md. The fuzz tests (tests/test_security_fuzz.py) check the live
 server against exactly this schema, so it cannot drift silently."""
 
 from __future__ import annotations
@@ -104,5 +104,5 @@ def contract_schemas(result: dict[str, Any], generator: Any, request: Any, publi
     result["paths"] = paths
     result.setdefault("components", {})["securitySchemes"] = {
         "deviceKey": {"type": "apiKey", "in": "header", "name": "Authorization",
-                      "description": "Token dk_<prefix>.<secret> (devices: see README, Device API)"}}
+                      "description": "Token dk_<prefix>.<secret> (devices: see docs/api/device-api.md)"}}
     return result
