@@ -104,3 +104,14 @@ def sandbox_city(output_dir: Path) -> Iterator:
         yield client
     finally:
         process.stop()
+
+
+@pytest.fixture
+def login_cache(settings):  # noqa: ANN001, ANN201
+    """Fast password hashing and an empty cache before and after: the login lock's counters live there."""
+    from django.core.cache import cache
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    cache.clear()
+    yield
+    cache.clear()

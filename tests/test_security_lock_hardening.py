@@ -7,7 +7,6 @@ import json
 import logging
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.test import Client, override_settings
 from django.urls import reverse
@@ -26,11 +25,8 @@ CACHE_DOWN = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCach
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache(settings):  # noqa: ANN001, ANN201
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    cache.clear()
-    yield
-    cache.clear()
+def fresh_cache(login_cache):  # noqa: ANN001, ANN201
+    return login_cache
 
 
 @pytest.fixture

@@ -16,11 +16,8 @@ PASSWORD = "password-for-tests-1"  # tests.factories.UserFactory
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache(settings):  # noqa: ANN001, ANN201
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    cache.clear()
-    yield
-    cache.clear()
+def fresh_cache(login_cache):  # noqa: ANN001, ANN201
+    return login_cache
 
 
 def admin_login(client: Client, username: str, password: str, address: str = "10.0.0.1"):  # noqa: ANN201
