@@ -30,9 +30,9 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 
+from communities.models import MonitoringPoint  # noqa: E402
 from devices import images  # noqa: E402
 from devices.keys import issue_device_key  # noqa: E402
-from devices.models import MonitoringPoint  # noqa: E402
 from tests import photos  # noqa: E402
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "20"))

@@ -14,10 +14,10 @@ from django.utils.translation import gettext_lazy as _
 
 from afxq_portal.pii import mask_id_card, mask_phone, mask_text
 from afxq_portal.text import TextRulesFormMixin
-from devices.models import MonitoringPoint
 
 from . import services
 from .addresses import AddressError, parse_seven_segment
+from .admin_points import PointInline
 from .admin_scope import (
     ScopedModelAdmin,
     ScopedStackedInline,
@@ -82,24 +82,6 @@ class ProvincialCredentialInline(ScopedStackedInline):
     can_delete = False
 
 
-class PointInline(ScopedTabularInline):
-    model = MonitoringPoint
-    fields = ["police_point_id", "number", "provincial_name", "name_check", "kind", "default_direction", "location"]
-    readonly_fields = ["name_check"]
-
-    @admin.display(description=_("number = provincial name"))
-    def name_check(self, point: MonitoringPoint) -> str:
-        return point_name_flag(point) if point.pk else "-"
-
-
-def point_name_flag(point: MonitoringPoint) -> str:
-    if point.name_matches:
-        return format_html('<span class="afxq-ok" title="{}">✔</span>', _("matches"))
-    if not point.provincial_name:
-        return format_html('<span class="afxq-bad">✘ {}</span>', _("provincial name missing"))
-    return format_html('<span class="afxq-bad">✘ {}</span>', _("differs"))
-
-
 # A point is a mismatch when its provincial name is missing or differs from its number (the manual, 2.9).
 POINT_MISMATCH = Q(points__provincial_name="") | ~Q(points__provincial_name=F("points__number"))
 
@@ -137,7 +119,7 @@ class CommunityAdmin(ScopedModelAdmin):
     def point_mismatches(self, community: Community) -> str:
         if not community.mismatch_count:
             return format_html('<span class="afxq-ok">{}</span>', "✔ 0")
-        url = reverse("admin:devices_monitoringpoint_changelist")
+        url = reverse("admin:communities_monitoringpoint_changelist")
         return format_html('<a href="{}?community__id__exact={}&amp;name_match=no"><span class="afxq-bad">✘ {}</span></a>',
                            url, community.pk, community.mismatch_count)
 

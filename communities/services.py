@@ -1,50 +1,18 @@
-"""Onboarding: an idempotent upsert of a community, its credentials and its points."""
+"""Onboarding (an idempotent upsert of a community, its credentials and its points), guards, rooms."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from afxq_portal.text import ascii_digits
-from devices.models import MonitoringPoint
 
 from .addresses import normalise, parse_standard_address
 from .models import Building, Community, Guard, Room, SiteCredential
-
-
-@dataclass(frozen=True)
-class PointSpec:
-    police_point_id: str
-    number: str
-    kind: str = MonitoringPoint.Kind.FACE_PANEL
-
-    @classmethod
-    def parse(cls, text: str) -> PointSpec:
-        """``POLICE_POINT_ID:NUMBER[:KIND]``."""
-        parts = text.split(":")
-        if len(parts) not in (2, 3) or not all(parts):
-            raise ValueError(f"point {text!r}: expected POLICE_POINT_ID:NUMBER[:KIND]")
-        kind = parts[2] if len(parts) == 3 else MonitoringPoint.Kind.FACE_PANEL
-        if kind not in MonitoringPoint.Kind.values:
-            raise ValueError(f"point {text!r}: kind must be one of {', '.join(MonitoringPoint.Kind.values)}")
-        return cls(parts[0], parts[1], kind)
-
-
-def _save_point(point: MonitoringPoint, spec: PointSpec) -> None:
-    """Validate first (length, a number used twice in the community) so that a bad point is a clear
-    error, not a database one; the caller's transaction then rolls back everything."""
-    try:
-        point.full_clean()
-    except ValidationError as exc:
-        problems = "; ".join(" ".join(messages) if field == NON_FIELD_ERRORS else f"{field}: {' '.join(messages)}"
-                             for field, messages in exc.message_dict.items())
-        raise ValueError(f"point {spec.police_point_id}: {problems}") from exc
-    point.save()
+from .points import PointSpec, configure_points
 
 
 @transaction.atomic
@@ -88,19 +56,7 @@ def configure_community(
             shown = {k: ("******" if k in ("client_secret", "password") else site_credentials[k]) for k in changed}
             changes.append("site credentials: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
 
-    for spec in points:
-        point = MonitoringPoint.objects.filter(police_point_id=spec.police_point_id).first()
-        if point is not None and point.community_id != community.pk:
-            raise ValueError(f"point {spec.police_point_id} belongs to another community")
-        if point is None:
-            point = MonitoringPoint(community=community, police_point_id=spec.police_point_id,
-                                    number=spec.number, kind=spec.kind)
-            _save_point(point, spec)
-            changes.append(f"point {spec.police_point_id}: created “{spec.number}” ({spec.kind})")
-        elif (point.number, point.kind) != (spec.number, spec.kind):
-            changes.append(f"point {spec.police_point_id}: “{point.number}” ({point.kind}) → “{spec.number}” ({spec.kind})")
-            point.number, point.kind = spec.number, spec.kind
-            _save_point(point, spec)
+    changes.extend(configure_points(community, points))
     return community, changes
 
 

@@ -22,11 +22,12 @@ from rest_framework.views import APIView
 
 from afxq_portal.jsonbody import BoundedJSONParser
 from afxq_portal.text import ascii_digits
+from communities.models import MonitoringPoint
 from residents.models import Resident
 
 from . import faces, ingest
 from .auth import DeviceKeyAuthentication, IsDevice
-from .models import Device, DeviceEvent, MonitoringPoint
+from .models import Device, DeviceEvent
 
 _INDEXED_KEY = re.compile(r"^([0-9]+)\.(.+)$")
 # Multipart fields that carry a list (repeated parts); every other field takes its last value.

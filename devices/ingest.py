@@ -30,13 +30,14 @@ from django.utils.translation import gettext as _
 
 from afxq_portal.text import ascii_digits, line_problem, nested_problems
 from afxq_portal.validators import id_card_problem, normalise_id_card
+from communities.models import Direction, MonitoringPoint
 from residents.models import Resident
 from uploads.models import Endpoint
 from uploads.services import delete_images, enqueue_record
 
 from . import images
 from .choices import PlateType
-from .models import Device, DeviceEvent, Direction, MonitoringPoint
+from .models import Device, DeviceEvent
 
 logger = logging.getLogger(__name__)
 

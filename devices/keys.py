@@ -10,7 +10,9 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from .models import Device, MonitoringPoint
+from communities.models import MonitoringPoint
+
+from .models import Device
 
 # A key looks like "dk_<prefix>.<secret>": the prefix finds the row, the hash of the whole key proves it.
 KEY_SCHEME = "dk_"

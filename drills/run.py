@@ -270,7 +270,7 @@ def drill_disk_full(d: Drill, count: int = 40) -> None:
     the camera resends them and they are delivered too."""
     import requests
 
-    from devices.models import MonitoringPoint
+    from communities.models import MonitoringPoint
     from tests.device_helpers import capture_b64, make_device
 
     if not d.stack.mounted:

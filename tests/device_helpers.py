@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 from functools import cache
 
+from communities.models import MonitoringPoint
 from devices.keys import issue_device_key
-from devices.models import Device, MonitoringPoint
+from devices.models import Device
 from tests import photos
 from tests.factories import PointFactory
 

@@ -6,8 +6,7 @@ import factory
 from django.contrib.auth import get_user_model
 
 from afxq_portal.validators import id_card_check_character
-from communities.models import Building, Community, Guard, Membership, Room, SiteCredential
-from devices.models import MonitoringPoint
+from communities.models import Building, Community, Guard, Membership, MonitoringPoint, Room, SiteCredential
 from residents.models import PersonType, Resident, Sex, Source
 
 

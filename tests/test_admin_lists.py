@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.contrib.messages import get_messages
 from django.urls import NoReverseMatch, reverse
 
-from devices.models import MonitoringPoint
+from communities.models import MonitoringPoint
 from tests.factories import (
     BuildingFactory,
     GuardFactory,
@@ -71,7 +71,7 @@ def test_it_shows_a_rooms_7_segment_address(client, alice, community_a):  # noqa
 
 def test_it_flags_point_name_mismatches_in_the_point_list(client, alice, points):  # noqa: ANN001
     client.force_login(alice)
-    url = reverse("admin:devices_monitoringpoint_changelist")
+    url = reverse("admin:communities_monitoringpoint_changelist")
     html = client.get(url).content.decode()
     assert html.count('class="afxq-ok"') == 1
     assert "✘ 不一致" in html
@@ -90,14 +90,14 @@ def test_it_flags_point_name_mismatches_in_the_community(client, alice, communit
     listing = client.get(reverse("admin:communities_community_changelist"))
     community = listing.context["cl"].result_list[0]
     assert (community.point_count, community.mismatch_count) == (3, 2)
-    mismatch_link = (f'{reverse("admin:devices_monitoringpoint_changelist")}'
+    mismatch_link = (f'{reverse("admin:communities_monitoringpoint_changelist")}'
                      f"?community__id__exact={community_a.pk}&amp;name_match=no")
     assert mismatch_link in listing.content.decode()
 
 
 def test_it_imports_provincial_names_in_bulk(client, alice, community_a, points):  # noqa: ANN001
     client.force_login(alice)
-    url = reverse("admin:devices_monitoringpoint_import_names")
+    url = reverse("admin:communities_monitoringpoint_import_names")
     page = client.get(url)
     assert list(page.context["form"].fields["community"].queryset) == [community_a]
     response = client.post(url, {"community": community_a.pk, "lines": "PP-2,西门1\nPP-3\t车库口\nPP-404,无\n"})
@@ -113,7 +113,7 @@ def test_it_imports_provincial_names_in_bulk(client, alice, community_a, points)
 
 def test_it_imports_nothing_when_a_line_is_malformed(client, alice, community_a, points):  # noqa: ANN001
     client.force_login(alice)
-    url = reverse("admin:devices_monitoringpoint_import_names")
+    url = reverse("admin:communities_monitoringpoint_import_names")
     response = client.post(url, {"community": community_a.pk, "lines": "PP-2,西门1\nthis line has no name\n"})
     assert response.status_code == 200
     assert "第 2 行：格式应为“policePointId,点位名称”" in [str(m) for m in get_messages(response.wsgi_request)]
@@ -123,7 +123,7 @@ def test_it_imports_nothing_when_a_line_is_malformed(client, alice, community_a,
 def test_it_refuses_to_import_names_into_another_community(client, alice, community_b):  # noqa: ANN001
     theirs = PointFactory(community=community_b, police_point_id="PP-B", number="北门", provincial_name="北门")
     client.force_login(alice)
-    url = reverse("admin:devices_monitoringpoint_import_names")
+    url = reverse("admin:communities_monitoringpoint_import_names")
     response = client.post(url, {"community": community_b.pk, "lines": "PP-B,改掉\n"})
     assert response.status_code == 200
     assert "community" in response.context["form"].errors

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from communities.models import Room
-from devices.models import MonitoringPoint
+from communities.models import MonitoringPoint, Room
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run"]
@@ -65,7 +64,7 @@ def test_it_lets_staff_build_rooms_and_points_and_see_addresses_and_mismatches(
         page.screenshot(path=str(output_dir / "4-room-list.png"), full_page=True)
 
         # A point whose number differs from the provincial name by one character.
-        page.goto(f"{live_server.url}/admin/devices/monitoringpoint/add/")
+        page.goto(f"{live_server.url}/admin/communities/monitoringpoint/add/")
         page.locator("#id_community").select_option(str(community_a.pk))
         page.locator("#id_police_point_id").fill("PP-BROWSER-1")
         page.locator("#id_number").fill("观音桥55号东门1")

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from devices.models import MonitoringPoint
+from communities.models import MonitoringPoint
 from tests.device_helpers import auth, capture_b64, make_device
 from tests.factories import SiteCredentialFactory
 from tests.test_device_ingest import CAR_URL, now_text

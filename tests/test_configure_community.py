@@ -8,8 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from communities.models import Community, SiteCredential
-from devices.models import MonitoringPoint
+from communities.models import Community, MonitoringPoint, SiteCredential
 
 ARGS = ["--city-id", "CITY-9", "--name", "新小区", "--address", "四川省成都市锦江区观音桥99号",
         "--client-id", "cid", "--client-secret", "very-secret-1", "--username", "site", "--password", "very-secret-2",

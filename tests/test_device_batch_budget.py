@@ -18,8 +18,9 @@ from django.test import override_settings
 from django.utils import timezone
 from PIL import Image
 
+from communities.models import MonitoringPoint
 from devices import images, ingest
-from devices.models import Device, DeviceEvent, MonitoringPoint
+from devices.models import Device, DeviceEvent
 from tests import photos
 from tests.device_helpers import auth, capture, make_device
 from uploads.models import OutboxRecord

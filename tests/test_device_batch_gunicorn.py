@@ -18,7 +18,8 @@ import pytest
 from django.utils import timezone
 from PIL import Image
 
-from devices.models import DeviceEvent, MonitoringPoint
+from communities.models import MonitoringPoint
+from devices.models import DeviceEvent
 from tests.device_helpers import make_device
 from tests.processes import ManagedProcess, child_env
 from uploads.models import OutboxRecord

@@ -9,8 +9,9 @@ import time
 
 import pytest
 
+from communities.models import MonitoringPoint
 from devices import images
-from devices.models import DeviceEvent, MonitoringPoint
+from devices.models import DeviceEvent
 from tests import photos
 from tests.device_helpers import auth, capture, capture_b64, make_device
 from tests.factories import CommunityFactory, ResidentFactory, SiteCredentialFactory

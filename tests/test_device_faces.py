@@ -9,8 +9,9 @@ import pytest
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
+from communities.models import MonitoringPoint
 from devices.faces import Cursor
-from devices.models import FaceTombstone, MonitoringPoint
+from devices.models import FaceTombstone
 from devices.tasks import purge_face_tombstones
 from residents.models import Resident
 from residents.services import change_status, expire_residents

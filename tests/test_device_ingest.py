@@ -16,9 +16,10 @@ from django.db import connection
 from django.utils import timezone
 from PIL import Image
 
+from communities.models import MonitoringPoint
 from devices import images
 from devices.keys import revoke_device_key
-from devices.models import Device, DeviceEvent, MonitoringPoint
+from devices.models import Device, DeviceEvent
 from residents.models import PersonType, Resident
 from tests import photos
 from tests.device_helpers import auth, capture, capture_b64, make_device

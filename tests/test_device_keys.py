@@ -10,7 +10,8 @@ from datetime import timedelta
 import pytest
 from django.core.management import CommandError, call_command
 
-from devices.models import Device, DeviceEvent, MonitoringPoint
+from communities.models import MonitoringPoint
+from devices.models import Device, DeviceEvent
 from devices.tasks import purge_device_events
 from tests.device_helpers import auth, make_device
 from tests.factories import PointFactory

@@ -13,7 +13,8 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
-from devices.models import DeviceEvent, MonitoringPoint
+from communities.models import MonitoringPoint
+from devices.models import DeviceEvent
 from tests.device_helpers import auth, capture_b64, make_device
 from uploads import services as upload_services
 from uploads.models import OutboxRecord

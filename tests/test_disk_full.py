@@ -15,7 +15,8 @@ from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.utils import timezone
 
-from devices.models import DeviceEvent, MonitoringPoint
+from communities.models import MonitoringPoint
+from devices.models import DeviceEvent
 from tests.device_helpers import auth, capture_b64, make_device
 from uploads.models import OutboxRecord
 

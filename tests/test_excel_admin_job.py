@@ -191,7 +191,7 @@ def test_it_imports_point_names_from_the_admin_page(client, alice, community_a, 
     page = response.content.decode()
     assert 'id="points-updated"' in page and 'id="points-all-match"' in page
     assert 'id="points-unknown"' in page and "PP-B" in page  # community B's point is not touched
-    from devices.models import MonitoringPoint
+    from communities.models import MonitoringPoint
 
     assert MonitoringPoint.objects.get(police_point_id="PP-B").provincial_name == ""
     refused = client.post(reverse("admin:residents_importjob_points"), {

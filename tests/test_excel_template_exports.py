@@ -12,7 +12,7 @@ from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.utils import translation
 
-from devices.models import MonitoringPoint
+from communities.models import MonitoringPoint
 from residents.excel.exports import export_dead_letters, export_package, export_points, export_residents
 from residents.excel.importer import run_import
 from residents.excel.points import import_point_names

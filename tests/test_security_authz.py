@@ -21,7 +21,7 @@ from django.http import HttpResponse
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from devices.models import MonitoringPoint
+from communities.models import MonitoringPoint
 from residents.models import Resident
 from tests.device_helpers import capture, capture_b64, make_device
 from tests.factories import ResidentFactory
@@ -292,7 +292,7 @@ EXPECTATIONS: dict[str, Callable[[World, str], None]] = {
     "admin:residents_importjob_confirm": check_admin_gate("admin:residents_importjob_confirm", (1,)),
     "admin:residents_importjob_cancel": check_admin_gate("admin:residents_importjob_cancel", (1,)),
     "admin:residents_importjob_result": check_admin_gate("admin:residents_importjob_result", (1,)),
-    "admin:devices_monitoringpoint_import_names": check_admin_gate("admin:devices_monitoringpoint_import_names"),
+    "admin:communities_monitoringpoint_import_names": check_admin_gate("admin:communities_monitoringpoint_import_names"),
     "admin:communities_building_generate_rooms": check_generate_rooms,
     "admin:uploads_link_overview": check_admin_gate("admin:uploads_link_overview"),
     "admin:uploads_link_detail": check_admin_gate("admin:uploads_link_detail", ("community",)),

@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from devices.models import MonitoringPoint
+from communities.models import MonitoringPoint
 from residents import services
 from residents.models import ApplyAccessCall
 from tests.device_helpers import make_device

@@ -92,7 +92,7 @@ BUILDERS: dict[str, Builder] = {
         community=community, community_city_id=community.city_id, ywlsh=f"YW-{tag}", summary=f"call-{tag}"),
     "residents.ImportJob": lambda community, tag: apps.get_model("residents.ImportJob").objects.create(
         community=community, file=f"imports/{tag}.xlsx", original_name=f"名单-{tag}.xlsx"),
-    "devices.MonitoringPoint": lambda community, tag: PointFactory(community=community),
+    "communities.MonitoringPoint": lambda community, tag: PointFactory(community=community),
     "devices.Device": lambda community, tag: issue_device_key(
         point=PointFactory(community=community), name=f"panel-{tag}", acting_user=None)[0],
     "devices.DeviceEvent": _device_event,

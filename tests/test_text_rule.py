@@ -16,8 +16,9 @@ from django.utils import timezone, translation
 from afxq_portal import jsonbody
 from afxq_portal.text import ascii_digits, line_problem, nested_problems, scrub, text_problem
 from communities.forms import GuardForm
+from communities.models import MonitoringPoint
 from devices.ingest import SHANGHAI
-from devices.models import DeviceEvent, MonitoringPoint
+from devices.models import DeviceEvent
 from residents import services
 from residents.admin import ResidentForm
 from residents.excel.importer import run_import
@@ -266,7 +267,7 @@ def test_it_refuses_unstorable_text_in_the_address_by_the_same_rule(client, url,
 
 
 def test_it_refuses_control_and_bidi_characters_in_provincial_point_names():
-    from devices.points import parse_point_name_lines
+    from communities.points import parse_point_name_lines
 
     with translation.override("en"):
         pairs, problems = parse_point_name_lines("PP-1,东门\nPP-2,东\u202e门\nPP\x1b3,西门\nPP-4,北\x9b门")

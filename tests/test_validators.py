@@ -12,10 +12,9 @@ from django.utils import translation
 
 from afxq_portal.validators import id_card_problem, phone_problem, validate_id_card, validate_phone
 from communities.forms import GuardForm
-from communities.models import Community, Guard, SiteCredential
-from communities.services import PointSpec, configure_community
-from devices.models import MonitoringPoint
-from devices.points import import_provincial_names, parse_point_name_lines
+from communities.models import Community, Guard, MonitoringPoint, SiteCredential
+from communities.points import PointSpec, import_provincial_names, parse_point_name_lines
+from communities.services import configure_community
 from residents.validation import check_person
 from tests.factories import PointFactory, make_id_card
 

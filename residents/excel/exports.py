@@ -20,8 +20,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from afxq_portal.pii import mask_id_card, mask_phone, mask_text
-from communities.models import Community
-from devices.models import MonitoringPoint
+from communities.models import Community, MonitoringPoint
 from security.services import record_export
 
 from ..models import Resident

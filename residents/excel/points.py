@@ -1,5 +1,5 @@
 """Provincial point names in bulk from a workbook (two columns: policePointId and the provincial
-name), matched against our points by ``devices.points.import_provincial_names``."""
+name), matched against our points by ``communities.points.import_provincial_names``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import openpyxl
 from django.utils.translation import gettext as _
 
 from communities.models import Community
-from devices.points import PointNameImport, import_provincial_names, pair_problem
+from communities.points import PointNameImport, import_provincial_names, pair_problem
 
 from .reader import cell_text, clean_header
 from .safety import WorkbookError, check_zip

@@ -3,7 +3,8 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from communities.services import PointSpec, configure_community
+from communities.points import PointSpec
+from communities.services import configure_community
 
 
 class Command(BaseCommand):

@@ -9,7 +9,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from communities.models import Building, Community, Guard, Membership, Room, SupportContact
-from communities.services import PointSpec, configure_community
+from communities.points import PointSpec
+from communities.services import configure_community
 
 DEMO_CITY_ID = "DEMO-0001"
 DEMO_PASSWORDS = {"admin": "admin-demo-2026", "staff": "staff-demo-2026", "13900000000": "guard-demo-2026"}

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from communities.models import MonitoringPoint
 from devices.keys import issue_device_key
-from devices.models import MonitoringPoint
 
 
 class Command(BaseCommand):
