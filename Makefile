@@ -43,6 +43,8 @@ drills: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	@# The apps' declared direction (pyproject.toml, [tool.importlinter]).
+	$(VENV)/bin/lint-imports
 
 ## Debian packages the browser tests need (root): Chromium and a CJK font.
 system-deps:

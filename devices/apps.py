@@ -7,4 +7,6 @@ class DevicesConfig(AppConfig):
     verbose_name = _("Monitoring points and devices")
 
     def ready(self) -> None:
-        from . import checks, signals  # noqa: F401 - registers the checks, connects the receivers
+        from . import checks, exports, signals  # noqa: F401 - registers the checks, connects the receivers
+
+        exports.register()

@@ -201,8 +201,8 @@ def test_it_exports_the_pass_records_of_a_date_range(community_a, community_b, r
 
     from django.utils import timezone
 
+    from devices.exports import export_pass_records
     from devices.models import DeviceEvent
-    from residents.excel.exports import export_pass_records
 
     point = PointFactory(community=community_a, police_point_id="PP-1", number="东门")
     person = initialised(community_a, rooms, 1)[0]

@@ -179,20 +179,20 @@ class ImportJobAdmin(ScopedModelAdmin):
         log = ExportLog.objects.filter(community__in=communities).select_related("user", "community")[:20]
         return TemplateResponse(request, "admin/residents/excel/exports.html", self._context(
             request, _("Excel templates and exports"), communities=communities,
-            exports=[(kind, label) for kind, (_f, label) in EXPORTS.items()], log=log,
+            exports=[(kind, export.label) for kind, export in EXPORTS.items()], log=log,
             in_clear=request.user.has_perm("residents.view_pii")))
 
     def export_view(self, request: HttpRequest, kind: str, community_id: int) -> FileResponse:
         community = self._community(request, community_id)
         if kind not in EXPORTS:
             raise PermissionDenied
-        function, _label = EXPORTS[kind]
+        export = EXPORTS[kind]
         out = tempfile.TemporaryFile()
-        if kind == "pass_records":
-            function(community, out, acting_user=request.user, start=_date(request.GET.get("from")),
-                     end=_date(request.GET.get("to")))
+        if export.dated:
+            export.function(community, out, acting_user=request.user, start=_date(request.GET.get("from")),
+                            end=_date(request.GET.get("to")))
         else:
-            function(community, out, acting_user=request.user)
+            export.function(community, out, acting_user=request.user)
         out.seek(0)
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
         return _download(out, f"{community.city_id}-{kind}-{stamp}.xlsx")

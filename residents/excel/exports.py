@@ -7,21 +7,25 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol, TypeVar
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from afxq_portal.pii import mask_id_card, mask_phone, mask_text
 from communities.models import Community, MonitoringPoint
 from security.services import record_export
+from uploads.models import OutboxRecord
 
 from ..models import Resident
 from .columns import COLUMNS, PERSON_TYPE_WORD, SEX_WORD
@@ -29,6 +33,8 @@ from .models import ExportLog
 from .safety import neutralise
 
 log = logging.getLogger("afxq.audit")
+T = TypeVar("T")
+StrOrPromise = str | Promise
 PACKAGE_SHEET = "人员信息"
 _TIME_FORMAT = "%Y-%m-%d %H:%M"
 
@@ -37,7 +43,7 @@ def may_see_pii(user: AbstractBaseUser | None) -> bool:
     return user is None or user.has_perm("residents.view_pii")
 
 
-def _audit(community: Community, user: AbstractBaseUser | None, kind: str, rows: int, in_clear: bool) -> None:
+def audit_export(community: Community, user: AbstractBaseUser | None, kind: str, rows: int, in_clear: bool) -> None:
     ExportLog.objects.create(community=community, user=user, kind=kind, rows=rows, in_clear=in_clear)
     # The platform-wide audit log (security app) too: superusers see every export of personal data there.
     record_export(community=community, user=user, kind=kind, rows=rows, in_clear=in_clear)
@@ -45,7 +51,7 @@ def _audit(community: Community, user: AbstractBaseUser | None, kind: str, rows:
              getattr(user, "username", "shell"), rows, in_clear)
 
 
-def _sheet(workbook: Workbook, title: str, headers: list[str], widths: list[int]):  # noqa: ANN202
+def new_sheet(workbook: Workbook, title: str, headers: list[str], widths: list[int]) -> WriteOnlyWorksheet:
     sheet = workbook.create_sheet(title)
     for index, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = width
@@ -59,11 +65,11 @@ def _sheet(workbook: Workbook, title: str, headers: list[str], widths: list[int]
     return sheet
 
 
-def _append(sheet, values: Iterable[object]) -> None:  # noqa: ANN001
+def append_row(sheet: WriteOnlyWorksheet, values: Iterable[object]) -> None:
     sheet.append([neutralise(v) for v in values])
 
 
-def _local(moment) -> str:  # noqa: ANN001
+def local_time(moment: dt.datetime | None) -> str:
     return timezone.localtime(moment).strftime(_TIME_FORMAT) if moment else ""
 
 
@@ -81,8 +87,8 @@ def package_row(resident: Resident, *, in_clear: bool) -> dict[str, str]:
         "floor": room.floor if room else "",
         "room": room.number if room else "",
         "address": resident.address,
-        "valid_from": _local(resident.valid_from),
-        "valid_until": _local(resident.valid_until),
+        "valid_from": local_time(resident.valid_from),
+        "valid_until": local_time(resident.valid_until),
         "uuid": str(resident.init_uuid) if resident.init_uuid else "",
     }
 
@@ -99,14 +105,14 @@ def export_package(community: Community, out: Path | IO[bytes], *, acting_user: 
         Resident.objects.filter(pk=pk, init_uuid__isnull=True).update(
             init_uuid=Resident.new_init_uuid(), updated_at=timezone.now())
     workbook = Workbook(write_only=True)
-    sheet = _sheet(workbook, PACKAGE_SHEET, [c.header for c in COLUMNS], [c.width for c in COLUMNS])
+    sheet = new_sheet(workbook, PACKAGE_SHEET, [c.header for c in COLUMNS], [c.width for c in COLUMNS])
     rows = 0
     for resident in people.select_related("room__building").order_by("pk").iterator(chunk_size=2000):
         values = package_row(resident, in_clear=in_clear)
-        _append(sheet, [values[c.field] for c in COLUMNS])
+        append_row(sheet, [values[c.field] for c in COLUMNS])
         rows += 1
     workbook.save(out)
-    _audit(community, acting_user, "package", rows, in_clear)
+    audit_export(community, acting_user, "package", rows, in_clear)
     return rows
 
 
@@ -117,18 +123,18 @@ RESIDENT_HEADERS = ["姓名", "身份证号", "手机号", "性别", "人员类�
 def export_residents(community: Community, out: Path | IO[bytes], *, acting_user: AbstractBaseUser | None) -> int:
     in_clear = may_see_pii(acting_user)
     workbook = Workbook(write_only=True)
-    sheet = _sheet(workbook, "居民", RESIDENT_HEADERS, [12, 22, 16, 6, 12, 16, 40, 10, 14, 38, 17, 17, 17])
+    sheet = new_sheet(workbook, "居民", RESIDENT_HEADERS, [12, 22, 16, 6, 12, 16, 40, 10, 14, 38, 17, 17, 17])
     rows = 0
     queryset = (Resident.objects.filter(community=community).select_related("room__building").order_by("pk"))
     for r in queryset.iterator(chunk_size=2000):
-        _append(sheet, [
+        append_row(sheet, [
             r.name, r.id_card if in_clear else r.masked_id_card, r.phone if in_clear else r.masked_phone,
             SEX_WORD.get(r.sex, r.sex), PERSON_TYPE_WORD.get(r.person_type, r.person_type),
             str(r.room) if r.room else "", r.address, r.get_status_display(), r.get_source_display(), r.user_id,
-            _local(r.valid_from), _local(r.valid_until), _local(r.created_at)])
+            local_time(r.valid_from), local_time(r.valid_until), local_time(r.created_at)])
         rows += 1
     workbook.save(out)
-    _audit(community, acting_user, "residents", rows, in_clear)
+    audit_export(community, acting_user, "residents", rows, in_clear)
     return rows
 
 
@@ -137,10 +143,10 @@ POINT_HEADERS = ["policePointId", "点位编号", "省厅点位名称", "一致"
 
 def export_points(community: Community, out: Path | IO[bytes], *, acting_user: AbstractBaseUser | None) -> int:
     workbook = Workbook(write_only=True)
-    sheet = _sheet(workbook, "点位", POINT_HEADERS, [24, 24, 24, 8, 16, 10])
+    sheet = new_sheet(workbook, "点位", POINT_HEADERS, [24, 24, 24, 8, 16, 10])
     rows = 0
     for point in MonitoringPoint.objects.filter(community=community).order_by("police_point_id"):
-        _append(sheet, [point.police_point_id, point.number, point.provincial_name,
+        append_row(sheet, [point.police_point_id, point.number, point.provincial_name,
                         "是" if point.name_matches else "否", point.get_kind_display(),
                         point.get_default_direction_display()])
         rows += 1
@@ -152,62 +158,23 @@ DEAD_HEADERS = ["编号", "接口", "创建时间", "尝试次数", "最后错�
 
 
 def export_dead_letters(community: Community, out: Path | IO[bytes], *, acting_user: AbstractBaseUser | None) -> int:
-    from uploads.models import OutboxRecord
-
     in_clear = may_see_pii(acting_user)
     workbook = Workbook(write_only=True)
-    sheet = _sheet(workbook, "发送失败", DEAD_HEADERS, [10, 24, 17, 8, 60, 80])
+    sheet = new_sheet(workbook, "发送失败", DEAD_HEADERS, [10, 24, 17, 8, 60, 80])
     rows = 0
     queryset = OutboxRecord.objects.filter(community=community, status=OutboxRecord.Status.DEAD).order_by("pk")
     for record in queryset.iterator(chunk_size=2000):
         fields = json.dumps(record.all_fields, ensure_ascii=False)
-        _append(sheet, [record.pk, record.endpoint, _local(record.created_at), record.attempts,
+        append_row(sheet, [record.pk, record.endpoint, local_time(record.created_at), record.attempts,
                         mask_text(record.last_error), fields if in_clear else mask_text(fields)])
         rows += 1
     workbook.save(out)
-    _audit(community, acting_user, "dead_letters", rows, in_clear)
+    audit_export(community, acting_user, "dead_letters", rows, in_clear)
     return rows
 
 
-PASS_HEADERS = ["outId", "时间", "点位编号", "policePointId", "方向", "姓名", "userId", "人员类型", "车牌", "上传状态"]
-
-
-def export_pass_records(community: Community, out: Path | IO[bytes], *, acting_user: AbstractBaseUser | None,
-                        start: dt.date | None = None, end: dt.date | None = None) -> int:
-    """Pass records (device pass events) of a date range, both days included, in local time."""
-    from devices.models import DeviceEvent
-
-    end = end or timezone.localdate()
-    start = start or end - dt.timedelta(days=6)
-    since = timezone.make_aware(dt.datetime.combine(start, dt.time()))
-    until = timezone.make_aware(dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
-    events = (DeviceEvent.objects.filter(community=community, kind=DeviceEvent.Kind.PASS,
-                                         occurred_at__gte=since, occurred_at__lt=until)
-              .select_related("point", "outbox_record").order_by("occurred_at", "pk"))
-    workbook = Workbook(write_only=True)
-    sheet = _sheet(workbook, "通行记录", PASS_HEADERS, [10, 17, 20, 22, 6, 12, 38, 12, 12, 10])
-    rows = 0
-    people: dict[int, Resident] = {}
-    for chunk in _chunks(events.iterator(chunk_size=2000), 2000):
-        wanted = {e.resident_id for e in chunk if e.resident_id and e.resident_id not in people}
-        people.update(Resident.objects.filter(community=community, pk__in=wanted).only(
-            "name", "person_type", "city_owner_id", "init_uuid").in_bulk())
-        for event in chunk:
-            person = people.get(event.resident_id)
-            _append(sheet, [
-                event.out_id, _local(event.occurred_at), event.point.number if event.point else "",
-                event.point.police_point_id if event.point else "", event.get_direction_display(),
-                person.name if person else "", person.user_id if person else "",
-                person.pass_record_type if person else "", event.plate,
-                event.outbox_record.get_status_display() if event.outbox_record else ""])
-            rows += 1
-    workbook.save(out)
-    _audit(community, acting_user, f"pass {start:%Y%m%d}-{end:%Y%m%d}", rows, True)  # fits ExportLog.kind
-    return rows
-
-
-def _chunks(iterable: Iterable, size: int) -> Iterable[list]:
-    chunk: list = []
+def chunks(iterable: Iterable[T], size: int) -> Iterator[list[T]]:
+    chunk: list[T] = []
     for item in iterable:
         chunk.append(item)
         if len(chunk) == size:
@@ -217,10 +184,28 @@ def _chunks(iterable: Iterable, size: int) -> Iterable[list]:
         yield chunk
 
 
-EXPORTS = {
-    "package": (export_package, _("initialisation package")),
-    "residents": (export_residents, _("residents")),
-    "points": (export_points, _("points")),
-    "dead_letters": (export_dead_letters, _("outbox rows that could not be delivered")),
-    "pass_records": (export_pass_records, _("pass records (last 7 days; ?from=YYYY-MM-DD&to=YYYY-MM-DD)")),
+class ExportFunction(Protocol):
+    def __call__(self, community: Community, out: Path | IO[bytes], *, acting_user: AbstractBaseUser | None,
+                 **dates: dt.date | None) -> int: ...
+
+
+@dataclass(frozen=True)
+class Export:
+    function: ExportFunction
+    label: StrOrPromise
+    # A dated export takes ``start`` and ``end`` (days, both included) from the page's from/to fields.
+    dated: bool = False
+
+
+# The exports page offers these, in this order. Apps above this one add theirs with ``register_export``
+# (devices: the pass records), so that this app needs no import of them.
+EXPORTS: dict[str, Export] = {
+    "package": Export(export_package, gettext_lazy("initialisation package")),
+    "residents": Export(export_residents, gettext_lazy("residents")),
+    "points": Export(export_points, gettext_lazy("points")),
+    "dead_letters": Export(export_dead_letters, gettext_lazy("outbox rows that could not be delivered")),
 }
+
+
+def register_export(kind: str, export: Export) -> None:
+    EXPORTS[kind] = export
