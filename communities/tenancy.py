@@ -8,19 +8,11 @@ from __future__ import annotations
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 
 from .models import Community, Guard
 
 User = AbstractBaseUser | AnonymousUser
-
-
-def is_platform_admin(user: User) -> bool:
-    return bool(user.is_active and user.is_superuser)
-
-
-def is_property_staff(user: User) -> bool:
-    return bool(user.is_active and user.is_staff and user.memberships.exists())
 
 
 def guard_of(user: User) -> Guard | None:
@@ -57,7 +49,3 @@ def scope(queryset: QuerySet, user: User, community_path: str) -> QuerySet:
     if user.is_active and user.is_superuser:
         return queryset
     return queryset.filter(**{f"{community_path}__in": managed_communities(user)})
-
-
-def can_manage(user: User, obj: Model, community_path: str) -> bool:
-    return scope(type(obj)._default_manager.filter(pk=obj.pk), user, community_path).exists()

@@ -215,7 +215,6 @@ class ApplyAccessCall(models.Model):
     COMMUNITY_PATH = "community"
 
     class Outcome(models.TextChoices):
-        RECEIVED = "received", _("received (being processed)")
         ACCEPTED = "accepted", _("accepted, being applied")
         STORED = "stored", _("stored")
         DUPLICATE = "duplicate", _("duplicate ywlsh (nothing changed)")
@@ -235,7 +234,8 @@ class ApplyAccessCall(models.Model):
                                   related_name="apply_access_calls", verbose_name=_("community"))
     resident = models.ForeignKey(Resident, on_delete=models.SET_NULL, null=True, blank=True,
                                  related_name="apply_access_calls", verbose_name=_("resident"))
-    outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices, default=Outcome.RECEIVED)
+    # Set by the view before the call is saved, always.
+    outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices)
     answer_code = models.PositiveSmallIntegerField(_("answer code"), null=True, blank=True)
     message = models.CharField(_("message"), max_length=300, blank=True)
     # An accepted call is applied by a worker (residents.services.apply_accepted_calls): when, and

@@ -475,10 +475,6 @@ def apply_accepted_calls(*, budget_seconds: float | None = None, batch_size: int
                 time.sleep(min(linger_seconds - elapsed, 0.1))
 
 
-def accepted_calls_waiting() -> int:
-    return ApplyAccessCall.objects.filter(outcome=ApplyAccessCall.Outcome.ACCEPTED).count()
-
-
 def stalled_accepted_calls(calls=None, *, now=None) -> tuple[int, int] | None:  # noqa: ANN001 - queryset, datetime
     """(how many, age in seconds of the oldest) of the accepted calls older than
     APPLY_ACCESS_STALLED_AFTER_SECONDS among ``calls`` (a queryset, e.g. a user's scope), or None."""

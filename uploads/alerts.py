@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db.models import F, Max, Min
+from django.db.models import F, Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -103,8 +103,3 @@ def check_links() -> dict[str, str]:
     ids |= set(LinkState.objects.values_list("community_id", flat=True))
     ids |= set(Community.objects.exclude(uploads_halted_reason="").values_list("pk", flat=True))
     return {c.city_id: check_link(c) for c in Community.objects.filter(pk__in=ids)}
-
-
-def last_sent_at(community: Community):  # noqa: ANN201
-    return OutboxRecord.objects.filter(community=community, status=OutboxRecord.Status.SENT).aggregate(
-        last=Max("sent_at"))["last"]

@@ -57,10 +57,6 @@ SEX_WORDS = ("男", "女", "未知")
 SEX_WORD = {"1": "男", "0": "女", "2": "未知"}
 
 
-def header_of(field: str) -> str:
-    return BY_FIELD[field].header
-
-
 def field_for_header(header: str) -> str | None:
     for column in COLUMNS:
         if column.matches(header):
