@@ -19,6 +19,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from afxq_portal.celery_app import start_task
 from afxq_portal.crypto import keyed_hash
 from afxq_portal.pii import mask_text
 from communities.models import Community
@@ -426,17 +427,15 @@ def queue_apply_task() -> None:
     """Queue ``residents.apply_calls`` unless one is queued and not started yet: the key is set when a
     task is queued and deleted by the task when it starts. Without a shared cache (no REDIS_URL: the
     laptop's local-memory cache) the worker cannot clear the web's key, so every ask queues a task."""
-    from afxq_portal.celery_app import app
-
     debounce = settings.APPLY_ACCESS_NUDGE_DEBOUNCE
     try:
         if debounce and not cache.add(APPLY_NUDGE_KEY, 1, timeout=settings.APPLY_ACCESS_NUDGE_TTL_SECONDS):
             return
-        app.send_task(APPLY_CALLS_TASK)
-    except Exception:  # the broker or the cache is down: the sweep will find the calls
-        logger.warning("could not queue the application of accepted apply-access calls", exc_info=True)
-        if debounce:
-            _forget_nudge()
+    except Exception:  # the cache is down: queue the task all the same
+        logger.warning("could not debounce the application of accepted apply-access calls", exc_info=True)
+    # The broker down: the sweep will find the calls.
+    if not start_task(APPLY_CALLS_TASK, what="the application of accepted apply-access calls") and debounce:
+        _forget_nudge()
 
 
 def _forget_nudge() -> None:
@@ -565,12 +564,7 @@ def _snapshot(resident: Resident) -> dict[str, str]:
 
 def nudge_photo_fetch(resident_id: int) -> None:
     """Ask a worker to fetch the photo. Best effort: the expiry sweep re-nudges stuck fetches."""
-    from afxq_portal.celery_app import app
-
-    try:
-        app.send_task(FETCH_PHOTO_TASK, args=[resident_id])
-    except Exception:  # the broker is down: the sweep will find the person still pending
-        logger.warning("could not queue the photo fetch of resident %s", resident_id, exc_info=True)
+    start_task(FETCH_PHOTO_TASK, resident_id, what=f"the photo fetch of resident {resident_id}")
 
 
 @transaction.atomic

@@ -177,15 +177,27 @@ def test_it_purges_sent_rows_and_their_images_after_the_retention(community, set
     assert all(default_storage.exists(p) for r in (just_sent, dead, pending) for p in r.images.values())
 
 
-def test_it_nudges_once_per_community_and_endpoint_per_transaction(community, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+@pytest.fixture
+def sent_tasks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list]]:
+    from afxq_portal.celery_app import app
+
+    sent: list[tuple[str, list]] = []
+    monkeypatch.setattr(app, "send_task", lambda name, args, **kwargs: sent.append((name, args)))
+    return sent
+
+
+def test_it_nudges_once_per_community_and_endpoint_per_transaction(community, sent_tasks,
+                                                                   django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         enqueue(community, 5)
         enqueue(community, 2, maker=car_snapshot)
-    assert len(callbacks) == 2
+        enqueue(community, 3)
+    assert sorted(sent_tasks) == sorted([("uploads.drain_outbox", [community.pk, Endpoint.PASS_RECORD]),
+                                         ("uploads.drain_outbox", [community.pk, Endpoint.CAR_SNAPSHOT])])
 
 
-def test_it_nudges_again_after_a_rolled_back_transaction(community, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks() as callbacks:
+def test_it_nudges_again_after_a_rolled_back_transaction(community, sent_tasks, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
         try:
             with transaction.atomic():
                 enqueue(community, 2)
@@ -194,8 +206,21 @@ def test_it_nudges_again_after_a_rolled_back_transaction(community, django_captu
             pass
         with transaction.atomic():
             enqueue(community, 1)
-    assert len(callbacks) == 1
+    assert sent_tasks == [("uploads.drain_outbox", [community.pk, Endpoint.PASS_RECORD])]
     assert OutboxRecord.objects.count() == 1  # the rolled-back rows are gone with their source
+
+
+def test_it_nudges_when_the_last_rows_were_in_a_rolled_back_savepoint(community, sent_tasks,
+                                                                      django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        enqueue(community, 1)
+        try:
+            with transaction.atomic():
+                enqueue(community, 1)
+                raise RuntimeError("the savepoint rolls back")
+        except RuntimeError:
+            pass
+    assert sent_tasks == [("uploads.drain_outbox", [community.pk, Endpoint.PASS_RECORD])]
 
 
 @responses.activate
@@ -238,3 +263,4 @@ def test_it_keeps_the_record_when_the_broker_is_down(community, monkeypatch, dja
     # The producer's transaction committed; the row waits for the sweep.
     assert OutboxRecord.objects.get(pk=record.pk).status == OutboxRecord.Status.PENDING
     assert outbox.due_pairs() == [(community.pk, Endpoint.PASS_RECORD)]
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Iterable, Mapping
 
@@ -11,6 +12,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from afxq_portal.celery_app import start_task
 from communities.models import Community
 
 from .models import Endpoint, OutboxRecord
@@ -64,34 +66,29 @@ def delete_images(paths: Iterable[str]) -> None:
             log.warning("could not delete outbox image %s", path)
 
 
+# (community, endpoint) pairs with a nudge registered on commit and not yet sent, per thread (Django's
+# connections are per thread, so this is per connection).
+_unsent_nudges = threading.local()
+
+
 def nudge_on_commit(community_id: int, endpoint: str) -> None:
-    """One nudge per (community, endpoint) per transaction, however many rows it writes: a device
-    ingest of 500 records must not publish 500 messages."""
-    conn = transaction.get_connection()
-    pending: dict = conn.__dict__.setdefault("_afxq_outbox_nudges", {})
+    """One nudge per (community, endpoint) per commit, however many rows the transaction writes: a
+    device ingest of 500 records must not publish 500 messages. Every call registers a callback (a
+    savepoint rolled back discards its own), and the first to run after the commit sends the nudge; a
+    pair left unsent by a rolled-back transaction is sent at the next commit that registers it."""
+    unsent: set[tuple[int, str]] = _unsent_nudges.__dict__.setdefault("pairs", set())
     key = (community_id, endpoint)
-    registered = pending.get(key)
-    # A rolled-back transaction discards its callbacks: then ours is gone and must be registered again.
-    if registered is not None and any(entry[1] is registered for entry in conn.run_on_commit):
-        return
+    unsent.add(key)
 
     def nudge() -> None:
-        pending.pop(key, None)
-        nudge_drain(community_id, endpoint)
+        if key in unsent:
+            unsent.discard(key)
+            nudge_drain(community_id, endpoint)
 
-    pending[key] = nudge
     transaction.on_commit(nudge)
 
 
 def nudge_drain(community_id: int, endpoint: str) -> None:
     """Ask a worker to drain one community's endpoint now. Best effort: never raises, since the
     beat sweep guarantees delivery without it."""
-    from afxq_portal.celery_app import app
-
-    try:
-        # No publish retries: a producer's request must not wait on a dead broker; the sweep covers it.
-        app.send_task(DRAIN_TASK, args=[community_id, endpoint], retry=False)
-    except Exception:  # the broker is down: the sweep will pick the rows up
-        import logging
-
-        logging.getLogger(__name__).warning("could not nudge drain of %s/%s", community_id, endpoint, exc_info=True)
+    start_task(DRAIN_TASK, community_id, endpoint, what=f"the drain of {community_id}/{endpoint}")

@@ -10,19 +10,19 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
+from afxq_portal.celery_app import start_task
 from communities.models import Community
 
 from .models import ImportJob
 from .safety import check_file_name
 
+RUN_IMPORT_TASK = "residents.run_import_job"
 # A running job reports progress every few seconds; one silent this long has lost its worker.
 STALE_AFTER_SECONDS = 600
 
 
 def _nudge(job_id: int) -> None:
-    from .tasks import run_import_job
-
-    transaction.on_commit(lambda: run_import_job.delay(job_id))
+    transaction.on_commit(lambda: start_task(RUN_IMPORT_TASK, job_id, what=f"import job {job_id}"))
 
 
 @transaction.atomic
