@@ -35,18 +35,15 @@ LIST_FIELDS = {"images"}
 
 
 def max_body_bytes() -> int:
-    # DRF's parsers read the stream directly, past Django's DATA_UPLOAD_MAX_MEMORY_SIZE: cap it here.
-    return getattr(settings, "DEVICE_API_MAX_BODY_BYTES", 64 * 1024 * 1024)
+    return settings.DEVICE_API_MAX_BODY_BYTES
 
 
-def preload_body(request: Request) -> None:
-    """Read a JSON body ourselves, already capped by DEVICE_API_MAX_BODY_BYTES: Django would refuse one
-    above DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB, too small for a batch of images), and DRF, depending on
-    the order of reads, either applies that limit or none at all. Multipart bodies stream files to
-    disk through Django's parser and need neither."""
-    django_request = request._request
-    if not hasattr(django_request, "_body") and not django_request._read_started:
-        django_request._body = django_request.read(max_body_bytes())
+class DeviceJSONParser(BoundedJSONParser):
+    """A JSON batch of events with their images: up to DEVICE_API_MAX_BODY_BYTES, not Django's
+    DATA_UPLOAD_MAX_MEMORY_SIZE. Multipart bodies stream their files to disk through Django's parser."""
+
+    def max_bytes(self) -> int:
+        return max_body_bytes()
 
 
 class DeviceView(APIView):
@@ -76,7 +73,7 @@ def multipart_events(request: Request) -> list[dict[str, Any]] | dict[str, Any]:
 
 
 class IngestView(DeviceView):
-    parser_classes = [BoundedJSONParser, MultiPartParser]
+    parser_classes = [DeviceJSONParser, MultiPartParser]
     kind: str = ""
 
     def post(self, request: Request) -> Response:
@@ -91,8 +88,6 @@ class IngestView(DeviceView):
             return Response({"detail": _("The request is %(n)d bytes; at most %(max)d are accepted: send fewer "
                                          "events per request.") % {"n": length, "max": max_body_bytes()}},
                             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-        if not request.content_type.startswith("multipart/"):
-            preload_body(request)
         try:
             body = multipart_events(request) if request.content_type.startswith("multipart/") else request.data
         except (TooManyFilesSent, TooManyFieldsSent) as exc:

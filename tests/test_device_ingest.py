@@ -268,6 +268,8 @@ def test_it_refuses_events_of_another_kind_of_device(client, car_camera, residen
 
 @pytest.mark.parametrize(("body", "raw", "message"), [
     (None, b"{not json", "JSON parse error"),
+    (None, b'{"person": "owner-777", "score": NaN}', "NaN is not a JSON number"),
+    (None, b'{"person": "owner-\xff"}', "JSON parse error"),
     ([], None, "empty"),
     ("just a string", None, "event object or an array"),
     ([{}] * 101, None, "At most 100 events"),
@@ -437,6 +439,16 @@ def test_it_caps_the_size_of_a_request(client, panel, resident, settings) -> Non
                                                      "image": capture_b64()})
     assert status == 413 and "send fewer events" in body["detail"]
     assert not DeviceEvent.objects.exists()
+
+
+def test_it_accepts_a_json_body_above_djangos_memory_limit_up_to_its_own(client, panel, resident, settings) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 50_000
+    settings.DEVICE_API_MAX_BODY_BYTES = 3_000_000
+    _device, key = panel
+    body = json.dumps([{"person": "owner-777", "time": now_text(), "image": capture_b64()}])
+    assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE < len(body) < settings.DEVICE_API_MAX_BODY_BYTES
+    response = client.post(PASS_URL, data=body, content_type="application/json", **auth(key))
+    assert response.status_code == 200 and response.json()["accepted"] == 1, response.content[:300]
 
 
 def test_it_answers_in_json_when_a_multipart_body_has_too_many_files(client, panel, resident, settings) -> None:  # noqa: ANN001

@@ -283,7 +283,7 @@ def test_it_gives_every_admin_form_of_community_data_the_text_rule():
     from afxq_portal.text import TextRulesFormMixin
     from communities.admin import GenerateRoomsForm
     from communities.admin_scope import ScopedModelAdmin
-    from devices.admin import PointNamesForm
+    from communities.admin_points import PointNamesForm
 
     scoped = [model_admin for model_admin in admin.site._registry.values() if isinstance(model_admin, ScopedModelAdmin)]
     assert len(scoped) >= 8
