@@ -282,8 +282,8 @@ def test_it_gives_every_admin_form_of_community_data_the_text_rule():
 
     from afxq_portal.text import TextRulesFormMixin
     from communities.admin import GenerateRoomsForm
-    from communities.admin_scope import ScopedModelAdmin
     from communities.admin_points import PointNamesForm
+    from communities.admin_scope import ScopedModelAdmin
 
     scoped = [model_admin for model_admin in admin.site._registry.values() if isinstance(model_admin, ScopedModelAdmin)]
     assert len(scoped) >= 8
