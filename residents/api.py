@@ -109,7 +109,7 @@ def read_body(request: Request) -> bytes:
                               status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if ascii_digits(declared) and int(declared) > limit:
         raise too_large
-    raw = request._request.read(limit + 1)
+    raw = request.read(limit + 1)  # DRF's Request passes read() to Django's request
     if len(raw) > limit:
         raise too_large
     return raw
