@@ -422,8 +422,6 @@ LINK_DOWN_AFTER_SECONDS = env.float("LINK_DOWN_AFTER_SECONDS", default=600.0)
 LINK_ALERT_WEBHOOK_URL = env("LINK_ALERT_WEBHOOK_URL", default="")
 # For EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend (alerts written to files).
 EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
-# The sandbox city platform's accepted 场所侧 credentials (client_id:client_secret:username:password).
-SANDBOX_CITY_CREDENTIALS = env.list("SANDBOX_CITY_CREDENTIALS", default=["demo-client:demo-secret:demo-site:demo-password"])
 CELERY_BEAT_SCHEDULE.update({
     "uploads-sweep": {"task": "uploads.sweep_outbox", "schedule": UPLOAD_SWEEP_SECONDS},
     "uploads-check-links": {"task": "uploads.check_links", "schedule": LINK_CHECK_SECONDS},

@@ -34,10 +34,10 @@ from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import transaction  # noqa: E402
 
+from sandbox.city import make_server  # noqa: E402
 from tests.factories import CommunityFactory, SiteCredentialFactory  # noqa: E402
 from uploads import client, outbox  # noqa: E402
 from uploads.models import Endpoint, OutboxRecord  # noqa: E402
-from uploads.sandbox import make_server  # noqa: E402
 from uploads.services import enqueue_record  # noqa: E402
 from uploads.testing import pass_record  # noqa: E402
 

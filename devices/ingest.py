@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -32,19 +31,16 @@ from afxq_portal.text import ascii_digits, line_problem, nested_problems
 from afxq_portal.validators import id_card_problem, normalise_id_card
 from communities.models import Direction, MonitoringPoint
 from residents.models import Resident
-from uploads.models import Endpoint
+from uploads import contract
+from uploads.contract import CITY_TIME_FORMAT, SHANGHAI, PlateType
 from uploads.services import delete_images, enqueue_record
 
 from . import images
-from .choices import PlateType
 from .models import Device, DeviceEvent
 
 logger = logging.getLogger(__name__)
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-CITY_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 MAX_EVENTS_PER_REQUEST = 100
-MAX_SNAPSHOT_IMAGES = 3
 
 # Province abbreviations of mainland plates.
 _PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
@@ -147,7 +143,7 @@ def max_age() -> timedelta:
 
 
 def clean_time(value: Any, field_name: str = "time") -> datetime:
-    """ISO 8601 with an offset, or ``yyyy-MM-dd HH:mm:ss`` taken as Asia/Shanghai; not too far in the
+    """ISO 8601 with an offset, or the city's ``yyyy-MM-dd HH:mm:ss`` in its time zone; not too far in the
     future (clocks of devices drift: DEVICE_EVENT_MAX_FUTURE_SKEW_SECONDS) nor older than
     DEVICE_EVENT_MAX_AGE_DAYS."""
     if not isinstance(value, str) or not value.strip():
@@ -174,10 +170,6 @@ def clean_time(value: Any, field_name: str = "time") -> datetime:
     return moment
 
 
-def city_time(moment: datetime) -> str:
-    return moment.astimezone(SHANGHAI).strftime(CITY_TIME_FORMAT)
-
-
 def clean_direction(value: Any, point: MonitoringPoint) -> str:
     if value in (None, ""):
         return point.default_direction
@@ -186,13 +178,15 @@ def clean_direction(value: Any, point: MonitoringPoint) -> str:
     raise Refused("direction", _("must be “in” or “out”"))
 
 
-def clean_pass_type(value: Any, point: MonitoringPoint) -> int:
-    """passType: 0 in, 1 out (the point's direction when absent)."""
+def clean_pass_type(value: Any, point: MonitoringPoint) -> str:
+    """The direction of a snapshot's passType, which devices send in the city's code (0 in, 1 out); the point's
+    direction when absent."""
     if value in (None, ""):
-        return 0 if point.default_direction == Direction.IN else 1
-    if isinstance(value, bool) or str(value).strip() not in ("0", "1"):
+        return point.default_direction
+    directions = {str(code): direction for direction, code in contract.PASS_TYPE.items()}
+    if isinstance(value, bool) or str(value).strip() not in directions:
         raise Refused("passType", _("must be 0 (in) or 1 (out)"))
-    return int(str(value).strip())
+    return directions[str(value).strip()]
 
 
 def clean_plate(value: Any) -> str:
@@ -306,8 +300,8 @@ def image_list(value: Any) -> list[Any]:
     if value in (None, "", []):
         raise Refused("images", _("at least one image is required"))
     values = value if isinstance(value, list) else [value]
-    if len(values) > MAX_SNAPSHOT_IMAGES:
-        raise Refused("images", _("at most %(n)d images per snapshot") % {"n": MAX_SNAPSHOT_IMAGES})
+    if len(values) > contract.MAX_SNAPSHOT_PHOTOS:
+        raise Refused("images", _("at most %(n)d images per snapshot") % {"n": contract.MAX_SNAPSHOT_PHOTOS})
     return values
 
 
@@ -325,10 +319,8 @@ class Draft:
     """An event that passed every check: what to store and what to send."""
 
     kind: str
-    endpoint: str
     occurred_at: datetime
-    fields: dict[str, Any]
-    images: dict[str, bytes]
+    record: contract.Record  # for the city, from uploads.contract
     resident_id: int | None = None
     direction: str = ""
     plate: str = ""
@@ -386,32 +378,23 @@ def check_pass_event(device: Device, event: dict, budget: Budget) -> Draft | lis
         small, big = images.pass_record_images(capture, crop)
     except images.ImageRefused as exc:
         return [Refused("faceImage" if exc.source == "face_crop" else "image", str(exc))]
-    fields = {
-        "way": "FACE",
-        "openDate": city_time(moment),
-        "communityId": community.city_id,
-        "type": resident.pass_record_type,
-        "userId": resident.user_id,
-        "policePointId": point.police_point_id,
-        "inout": direction,
-        "source": "THIRDPARTY_CLIENT",
-    }
-    return Draft(DeviceEvent.Kind.PASS, Endpoint.PASS_RECORD, moment, fields,
-                 {"imageBase64": small.data, "bigImageBase64": big.data},
-                 resident_id=resident.pk, direction=direction)
+    record = contract.pass_record(
+        community_id=community.city_id, opened_at=moment, person_type=resident.person_type, user_id=resident.user_id,
+        police_point_id=point.police_point_id, direction=direction, small_image=small.data, big_image=big.data)
+    return Draft(DeviceEvent.Kind.PASS, moment, record, resident_id=resident.pk, direction=direction)
 
 
-def snapshot_images(check: Checker, event: dict, budget: Budget) -> dict[str, bytes]:
+def snapshot_images(check: Checker, event: dict, budget: Budget) -> list[bytes]:
     values = check(image_list, event.get("images")) or []
     raw = {number: check(image_bytes, value, f"images[{number - 1}]") for number, value in enumerate(values, start=1)}
     raw = {number: data for number, data in raw.items() if data is not None}
     if raw:
         budget.admit(sum(images.decoded_pixels(data, images.SNAPSHOT) for data in raw.values()))
-    out: dict[str, bytes] = {}
+    out: list[bytes] = []
     for number, data in raw.items():
         made = check(processed, data, f"images[{number - 1}]", images.SNAPSHOT)
         if made is not None:
-            out[f"photoBase{number}"] = made
+            out.append(made)
     return out
 
 
@@ -420,7 +403,7 @@ def check_face_snapshot(device: Device, event: dict, budget: Budget) -> Draft | 
     check = Checker()
     check.errors += unknown_fields(event, FACE_FIELDS)
     moment = check(clean_time, event.get("time"))
-    pass_type = check(clean_pass_type, event.get("passType"), point)
+    direction = check(clean_pass_type, event.get("passType"), point)
     id_number = check(clean_id_number, event.get("idNumber"))
     name = check(clean_person_name, event.get("personName"))
     if check.errors:
@@ -428,14 +411,10 @@ def check_face_snapshot(device: Device, event: dict, budget: Budget) -> Draft | 
     photos = snapshot_images(check, event, budget)
     if check.errors:
         return check.errors
-    fields: dict[str, Any] = {"passType": pass_type, "passDate": city_time(moment),
-                              "policePointId": point.police_point_id, "communityId": community.city_id}
-    if id_number:
-        fields["idNumber"] = id_number
-    if name:
-        fields["personName"] = name
-    return Draft(DeviceEvent.Kind.FACE, Endpoint.FACE_SNAPSHOT, moment, fields, photos,
-                 direction=Direction.IN if pass_type == 0 else Direction.OUT)
+    record = contract.face_snapshot(community_id=community.city_id, passed_at=moment, direction=direction,
+                                    police_point_id=point.police_point_id, photos=photos, id_number=id_number,
+                                    person_name=name)
+    return Draft(DeviceEvent.Kind.FACE, moment, record, direction=direction)
 
 
 def check_car_snapshot(device: Device, event: dict, budget: Budget) -> Draft | list[Refused]:
@@ -445,16 +424,16 @@ def check_car_snapshot(device: Device, event: dict, budget: Budget) -> Draft | l
     moment = check(clean_time, event.get("time"))
     plate = check(clean_plate, event.get("plate"))
     plate_type = check(clean_plate_type, event.get("plateType"))
-    pass_type = check(clean_pass_type, event.get("passType"), point)
+    direction = check(clean_pass_type, event.get("passType"), point)
     if check.errors:
         return check.errors
     photos = snapshot_images(check, event, budget)
     if check.errors:
         return check.errors
-    fields = {"licensePlate": plate, "licensePlateType": plate_type, "passDate": city_time(moment),
-              "passType": pass_type, "policePointId": point.police_point_id, "communityId": community.city_id}
-    return Draft(DeviceEvent.Kind.CAR, Endpoint.CAR_SNAPSHOT, moment, fields, photos,
-                 direction=Direction.IN if pass_type == 0 else Direction.OUT, plate=plate)
+    record = contract.car_snapshot(community_id=community.city_id, passed_at=moment, direction=direction,
+                                   police_point_id=point.police_point_id, plate=plate, plate_type=plate_type,
+                                   photos=photos)
+    return Draft(DeviceEvent.Kind.CAR, moment, record, direction=direction, plate=plate)
 
 
 CHECKS: dict[str, Callable[[Device, dict, Budget], Draft | list[Refused]]] = {
@@ -480,9 +459,11 @@ def record_event(device: Device, draft: Draft) -> DeviceEvent:
                 community=community, device=device, point=device.point, kind=draft.kind,
                 occurred_at=draft.occurred_at, resident_id=draft.resident_id, direction=draft.direction,
                 plate=draft.plate, device_event_id=draft.event_id)
-            fields = {"outId": event.out_id, **draft.fields} if draft.kind == DeviceEvent.Kind.PASS else draft.fields
-            event.outbox_record = enqueue_record(community=community, endpoint=draft.endpoint, fields=fields,
-                                                 images=draft.images)
+            record = draft.record
+            fields = (contract.with_out_id(record.fields, event.out_id) if draft.kind == DeviceEvent.Kind.PASS
+                      else record.fields)
+            event.outbox_record = enqueue_record(community=community, endpoint=record.endpoint, fields=fields,
+                                                 images=record.images)
             written = list(event.outbox_record.images.values())
             event.save(update_fields=["outbox_record"])
     except BaseException:

@@ -63,11 +63,10 @@ class Drill:
             with transaction.atomic():
                 for n in range(first, min(first + chunk, start + count)):
                     community = self.communities[n % len(self.communities)]
-                    fields, images = pass_record(community, n)
-                    fields["outId"] = f"{self.name}-{n}"
+                    fields, images = pass_record(community, n, out_id=f"{self.name}-{n}")
                     self.row_ids.append(enqueue_record(community=community, endpoint=PASS, fields=fields,
                                                        images=images).pk)
-                    self.keys.append(fields["outId"])
+                    self.keys.append(f"{self.name}-{n}")
 
     def statuses(self) -> Counter:
         from django.db import connection

@@ -150,7 +150,7 @@ class Stack:
         from tests.processes import ManagedProcess
 
         self.ManagedProcess = ManagedProcess
-        sandbox = ManagedProcess("sandbox-city", [sys.executable, "manage.py", "sandbox_city", "--port", "0",
+        sandbox = ManagedProcess("sandbox-city", [sys.executable, "-m", "sandbox.city", "--port", "0",
                                                   "--credentials", CREDENTIALS], self.work, dict(os.environ))
         self.processes.append(sandbox)
         sandbox.wait_for_output("sandbox city listening on", timeout=60)
@@ -164,7 +164,7 @@ class Stack:
         django.setup()
         from django.core.management import call_command
 
-        from uploads.sandbox import SandboxClient
+        from sandbox.city import SandboxClient
 
         self.sandbox = SandboxClient(url)
         call_command("migrate", verbosity=0)

@@ -1,8 +1,9 @@
 """The apply-access contract's JSON (interface 1) read into our names, shared by the view that answers
 the city and the worker that applies what was accepted.
 
-Only what is particular to the contract lives here (JSON types, epoch milliseconds, contract names);
-the rules for a person are residents.validation's, shared with the Excel import.
+Only what is particular to interface 1 lives here (JSON types, epoch milliseconds, contract names); the rules
+for a person are residents.validation's, shared with the Excel import; the code table interface 1 shares with the
+uploads (the person types, and their pass-record types) is uploads.contract's.
 """
 
 from __future__ import annotations

@@ -15,27 +15,10 @@ from django.utils.translation import gettext_lazy as _
 from afxq_portal.crypto import EncryptedTextField, keyed_hash
 from afxq_portal.pii import mask_id_card, mask_phone
 from communities.models import Community, Room
-
-
-class PersonType(models.TextChoices):
-    OWNER = "01", _("01 owner (住户)")
-    TENANT = "02", _("02 tenant (租户)")
-    PROPERTY_STAFF = "03", _("03 property staff (物业人员)")
-    SERVICE_STAFF = "04", _("04 service staff (服务人员)")
-    VISITOR = "05", _("05 visitor (来访人员)")
-
+from uploads.contract import PersonType, pass_record_type
 
 # Types whose address is a 7-segment address resolved to a room.
 TYPES_WITH_ROOM = frozenset({PersonType.OWNER, PersonType.TENANT, PersonType.VISITOR})
-
-# apply-access `type` -> pass record `type` (interface 3).
-PASS_RECORD_TYPE = {
-    PersonType.OWNER: "USER",
-    PersonType.TENANT: "USER",
-    PersonType.PROPERTY_STAFF: "PROPERTY_STAFF",
-    PersonType.SERVICE_STAFF: "THE_WAITER",
-    PersonType.VISITOR: "VISITOR",
-}
 
 
 class Sex(models.TextChoices):
@@ -133,7 +116,7 @@ class Resident(models.Model):
 
     @property
     def pass_record_type(self) -> str:
-        return PASS_RECORD_TYPE[PersonType(self.person_type)]
+        return pass_record_type(self.person_type)
 
     @property
     def masked_id_card(self) -> str:

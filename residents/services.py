@@ -23,6 +23,7 @@ from afxq_portal.celery_app import start_task
 from afxq_portal.crypto import keyed_hash
 from afxq_portal.pii import mask_text
 from communities.models import Community
+from uploads import contract as city_contract
 from uploads.services import enqueue_record
 
 from .contract import format_problems, read_application
@@ -98,14 +99,11 @@ def enqueue_admission_result(resident: Resident, result: str, reason: str = "", 
     ywlsh = resident.ywlsh if ywlsh is None else ywlsh
     if not community.registration_callback_url or not ywlsh:
         return
-    enqueue_record(community=community, endpoint="registration-callback", fields={
-        "ywlsh": ywlsh,
-        "ownerId": (resident.city_owner_id if owner_id is None else owner_id) or "",
-        "communityId": community.city_id,
-        "result": result,
-        "reason": reason,
-        "time": timezone.localtime().strftime("%Y-%m-%d %H:%M:%S"),
-    })
+    record = city_contract.admission_result(
+        community_id=community.city_id, ywlsh=ywlsh,
+        owner_id=(resident.city_owner_id if owner_id is None else owner_id) or "", result=result, reason=reason,
+        decided_at=timezone.now())
+    enqueue_record(community=community, endpoint=record.endpoint, fields=record.fields)
 
 
 @transaction.atomic

@@ -2,7 +2,7 @@
 
 Processes: the Django development server, one Celery worker with the beat scheduler embedded (the
 only beat), one worker for the photo queue (photo fetches wait on hosts the city names: they must never
-take the worker that applies calls), and the sandbox city platform when the uploads app provides it.
+take the worker that applies calls), and the sandbox city platform (``sandbox/``) when the checkout has it.
 A worker that exits unexpectedly is started again (and the terminal says so); any other process
 exiting stops the rest.
 """
@@ -45,8 +45,8 @@ def commands() -> list[tuple[str, list[str]]]:
                     "-s", str(ROOT / "var" / "celerybeat-schedule")]),
         ("photo-worker", [*celery, "-c", "1", "-n", "photos@%h", "-Q", photo_queue]),
     ]
-    if (ROOT / "uploads" / "management" / "commands" / "sandbox_city.py").exists():
-        procs.append(("sandbox", [PY, "manage.py", "sandbox_city", "--port", SANDBOX_PORT]))
+    if (ROOT / "sandbox" / "city.py").exists():
+        procs.append(("sandbox", [PY, "-m", "sandbox.city", "--port", SANDBOX_PORT]))
     return procs
 
 

@@ -331,7 +331,7 @@ def main() -> int:
         deploy = stack.run("check", "--deploy", "--fail-level", "WARNING")
         check("check --deploy clean", deploy.returncode == 0 and "no issues" in deploy.stdout,
               (deploy.stdout + deploy.stderr)[-1500:])
-        stack.start("sandbox", [PY, "manage.py", "sandbox_city", "--port", str(stack.city_port),
+        stack.start("sandbox", [PY, "-m", "sandbox.city", "--port", str(stack.city_port),
                                 "--credentials", "demo-client:demo-secret:demo-site:demo-password"],
                     "sandbox city listening on")
         stack.start("gunicorn", [PY, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "afxq_portal.wsgi"],

@@ -89,11 +89,11 @@ def sandbox_city(output_dir: Path) -> Iterator:
     import re
     import sys
 
+    from sandbox.city import SandboxClient
     from tests.processes import child_env
-    from uploads.sandbox import SandboxClient
 
     process = ManagedProcess("sandbox-city", [
-        sys.executable, "manage.py", "sandbox_city", "--port", "0",
+        sys.executable, "-m", "sandbox.city", "--port", "0",
         "--credentials", "demo-client:demo-secret:demo-site:demo-password",
         "--credentials", "client:client-secret:site-user:site-password"], output_dir, child_env())
     try:

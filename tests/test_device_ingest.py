@@ -24,6 +24,7 @@ from residents.models import PersonType, Resident
 from tests import photos
 from tests.device_helpers import auth, capture, capture_b64, make_device
 from tests.factories import ResidentFactory
+from uploads import outbox
 from uploads.models import OutboxRecord
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -103,7 +104,12 @@ def test_it_accepts_a_pass_event_as_json(client, panel, resident) -> None:  # no
     assert (event.kind, event.resident_id, event.direction, event.device) == ("pass", resident.pk, "in", device)
     record = event.outbox_record
     assert record.endpoint == "person-inout-info" and record.community == resident.community
+    # Stored as the producer said it (the person type is ours), sent as the city wants it.
     assert record.fields == {
+        "outId": str(event.pk), "openDate": "2026-11-25 08:30:00", "communityId": "CITY-A",
+        "type": "01", "userId": "owner-777", "policePointId": "PP-EAST-1", "inout": "in",
+    }
+    assert outbox.contract_fields(record, resident.community) == {
         "outId": str(event.pk), "way": "FACE", "openDate": "2026-11-25 08:30:00", "communityId": "CITY-A",
         "type": "USER", "userId": "owner-777", "policePointId": "PP-EAST-1", "inout": "in",
         "source": "THIRDPARTY_CLIENT",
@@ -129,7 +135,7 @@ def test_it_accepts_an_array_of_pass_events_by_owner_id_uuid_and_our_id(client, 
     assert status == 200 and body["accepted"] == 3, body
     records = [DeviceEvent.objects.get(pk=int(r["id"])).outbox_record for r in body["results"]]
     assert [r.fields["userId"] for r in records] == ["owner-1", str(by_uuid.init_uuid), "owner-3"]
-    assert [r.fields["type"] for r in records] == ["USER", "THE_WAITER", "VISITOR"]
+    assert [outbox.contract_fields(r, community_a)["type"] for r in records] == ["USER", "THE_WAITER", "VISITOR"]
     assert [r.fields["inout"] for r in records] == ["out", "in", "in"]
     # ISO 8601 with an offset becomes the city's Asia/Shanghai wall-clock time.
     assert [r.fields["openDate"] for r in records] == ["2026-11-25 08:30:00", "2026-11-25 08:31:00",

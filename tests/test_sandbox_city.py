@@ -3,8 +3,13 @@ does, so that passing against it means something."""
 
 from __future__ import annotations
 
+import ast
 import base64
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import requests
@@ -127,3 +132,42 @@ def test_it_pushes_apply_access_calls_to_a_portal_and_shows_what_it_stored(sandb
     upload(sandbox_city, "person-inout-info", [good_pass_record(outId="visible-on-the-page")], access)
     page = requests.get(sandbox_city.url + "/", timeout=5).text
     assert "Sandbox city platform" in page and "visible-on-the-page" in page
+
+
+# --- a development tool, outside the portal ------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def production_modules() -> list[Path]:
+    """Every module of the portal's own apps and of the project package, migrations included."""
+    from django.apps import apps
+
+    own = [Path(config.path) for config in apps.get_app_configs() if Path(config.path).is_relative_to(ROOT)]
+    return sorted(path for package in [ROOT / "afxq_portal", *own] for path in package.rglob("*.py"))
+
+
+def imported_names(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    return names | {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and not node.level}
+
+
+def test_it_is_neither_an_app_nor_imported_by_one() -> None:
+    from django.conf import settings
+
+    assert not [app for app in settings.INSTALLED_APPS if app.split(".")[0] == "sandbox"]
+    modules = production_modules()
+    assert ROOT / "uploads" / "outbox.py" in modules and not [p for p in modules if "sandbox" in p.parts]
+    importers = [str(path.relative_to(ROOT)) for path in modules
+                 if any(name == "sandbox" or name.startswith("sandbox.") for name in imported_names(path))]
+    assert importers == []
+
+
+def test_it_runs_without_django() -> None:
+    # The sandbox is the other party: it must not lean on the portal's settings or code.
+    script = "import sys, sandbox.city; assert not [m for m in sys.modules if m.split('.')[0] in " \
+             "('django', 'afxq_portal', 'uploads')], sorted(sys.modules)"
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, check=False)
+    assert result.returncode == 0, result.stderr

@@ -118,6 +118,33 @@ def test_it_maps_person_types_and_adds_the_constants_of_a_pass_record(community)
                       "way": "FACE", "source": "THIRDPARTY_CLIENT", "communityId": community.city_id}
 
 
+@responses.activate
+def test_it_sends_a_pass_record_stored_by_earlier_versions_as_it_sent_it_then(community):
+    # Rows written before uploads.contract held the constants and the pass-record type themselves.
+    old = {"outId": "77", "way": "FACE", "openDate": "2026-11-26 08:00:00", "communityId": community.city_id,
+           "type": "THE_WAITER", "userId": "owner-1", "policePointId": "PP-1", "inout": "out",
+           "source": "THIRDPARTY_CLIENT"}
+    record = enqueue_record(community=community, endpoint=Endpoint.PASS_RECORD, fields=old,
+                            images=pass_record(community, 0)[1])
+    upload = city()
+    outbox.drain(community.pk, Endpoint.PASS_RECORD)
+    [sent] = json.loads(upload.calls[0].request.body)
+    assert {k: v for k, v in sent.items() if k not in record.images} == old
+    assert OutboxRecord.objects.get(pk=record.pk).status == OutboxRecord.Status.SENT
+
+
+@responses.activate
+def test_it_dead_letters_a_pass_record_whose_type_is_in_neither_vocabulary(community):
+    fields, images = pass_record(community, 0)
+    record = enqueue_record(community=community, endpoint=Endpoint.PASS_RECORD, fields={**fields, "type": "07"},
+                            images=images)
+    upload = city()
+    outbox.drain(community.pk, Endpoint.PASS_RECORD)
+    assert not upload.calls
+    dead = OutboxRecord.objects.get(pk=record.pk)
+    assert dead.status == OutboxRecord.Status.DEAD and "type '07'" in dead.last_error
+
+
 CALLBACK = {"ywlsh": "YW1", "ownerId": "owner-1", "communityId": "CITY-A", "result": "approved", "reason": "",
             "time": "2026-11-26 08:00:00"}
 

@@ -12,17 +12,19 @@ from django.utils.translation import gettext_lazy as _
 from afxq_portal.crypto import EncryptedTextField
 from communities.models import Community
 
+from . import contract
+
 # Contract fields that are personal data: kept encrypted at rest, merged back only to send.
-SEALED_FIELDS = frozenset({"idNumber", "personName"})
+SEALED_FIELDS = contract.PERSONAL_DATA_FIELDS
 
 
 class Endpoint(models.TextChoices):
     """Where a record goes: the path under CITY_PLATFORM_BASE_URL, or the registration callback."""
 
-    PASS_RECORD = "person-inout-info", _("pass records (通行记录)")
-    FACE_SNAPSHOT = "image/people", _("face snapshots (抓拍人像)")
-    CAR_SNAPSHOT = "image/car", _("vehicle snapshots (抓拍车辆)")
-    REGISTRATION_CALLBACK = "registration-callback", _("registration callback (人员登记回调)")
+    PASS_RECORD = contract.PASS_RECORDS, _("pass records (通行记录)")
+    FACE_SNAPSHOT = contract.FACE_SNAPSHOTS, _("face snapshots (抓拍人像)")
+    CAR_SNAPSHOT = contract.CAR_SNAPSHOTS, _("vehicle snapshots (抓拍车辆)")
+    REGISTRATION_CALLBACK = contract.REGISTRATION_CALLBACK, _("registration callback (人员登记回调)")
 
 
 class UploadBatch(models.Model):

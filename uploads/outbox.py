@@ -8,7 +8,6 @@ that dies leaves its rows in flight until the lease ends; then any drain claims 
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -29,14 +28,12 @@ from django.utils import timezone
 
 from communities.models import Community, SiteCredential
 
-from . import client
+from . import client, contract
 from .models import Endpoint, LinkState, OutboxRecord, UploadBatch
 
 log = logging.getLogger(__name__)
 
 CITY_ENDPOINTS = (Endpoint.PASS_RECORD, Endpoint.FACE_SNAPSHOT, Endpoint.CAR_SNAPSHOT)
-# apply-access person type -> pass record type (the contract's mapping), for producers that pass the code.
-PASS_TYPE = {"01": "USER", "02": "USER", "03": "PROPERTY_STAFF", "04": "THE_WAITER", "05": "VISITOR"}
 
 
 class Outcome(Enum):
@@ -118,19 +115,9 @@ def mark_sent(records: list[OutboxRecord], claim: str, batch: UploadBatch | None
 # --- the request body -----------------------------------------------------------------------------
 
 def contract_fields(record: OutboxRecord, community: Community) -> dict:
-    """The record's fields as the city wants them: what the producer gave, plus the constants."""
-    fields = record.all_fields
-    fields.setdefault("communityId", community.city_id)
-    if record.endpoint == Endpoint.PASS_RECORD:
-        fields.setdefault("outId", str(record.pk))  # makes a resend traceable
-        fields.setdefault("way", "FACE")
-        fields["source"] = "THIRDPARTY_CLIENT"
-        fields["type"] = PASS_TYPE.get(str(fields.get("type")), fields.get("type"))
-    elif record.endpoint == Endpoint.CAR_SNAPSHOT and fields.get("licensePlateType") not in (None, ""):
-        # The producer stores the table's code ("02"); CITY_PLATE_TYPE_FORMAT alone decides how the city gets it.
-        code = int(str(fields["licensePlateType"]))
-        fields["licensePlateType"] = code if settings.CITY_PLATE_TYPE_FORMAT == "number" else f"{code:02d}"
-    return fields
+    """The row's fields (images aside) as the city wants them (uploads.contract)."""
+    return contract.city_record(record.endpoint, record.all_fields, community_id=community.city_id,
+                                record_id=record.pk)
 
 
 def encode_record(record: OutboxRecord, community: Community) -> bytes:
@@ -138,7 +125,7 @@ def encode_record(record: OutboxRecord, community: Community) -> bytes:
     fields = contract_fields(record, community)
     for field_name, path in record.images.items():
         with default_storage.open(path, "rb") as handle:
-            fields[field_name] = base64.b64encode(handle.read()).decode("ascii")
+            fields[field_name] = contract.city_image(handle.read())
     return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
 
 

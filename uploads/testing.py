@@ -1,10 +1,10 @@
-"""Records as producers make them, for the tests and for demo traffic: contract fields, small JPEGs
-within the city's limits (800x600 <= 100 KB for pass records, 1200x800 <= 200 KB for snapshots)."""
+"""Records as producers make them (through uploads.contract), for the tests and for demo traffic: small
+JPEGs within the city's limits (800x600 <= 100 KB for pass records, 1200x800 <= 200 KB for snapshots)."""
 
 from __future__ import annotations
 
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from django.utils import timezone
@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw
 
 from communities.models import Community
 
+from . import contract
 from .models import Endpoint
 from .services import enqueue_record
 
@@ -27,29 +28,37 @@ def jpeg(width: int, height: int, shade: int = 0) -> bytes:
     return buffer.getvalue()
 
 
+def ago(seconds: int = 0) -> datetime:
+    return timezone.now() - timedelta(seconds=seconds)
+
+
 def when(seconds_ago: int = 0) -> str:
-    return (timezone.localtime() - timedelta(seconds=seconds_ago)).strftime("%Y-%m-%d %H:%M:%S")
+    """A time in the city's format, for tests that write the city's JSON themselves."""
+    return contract.city_time(ago(seconds_ago))
 
 
-def pass_record(community: Community, n: int, point: str = "PP-FACE-1") -> tuple[dict, dict]:
-    fields = {"outId": f"{community.city_id}-pr-{n}", "way": "FACE", "openDate": when(n % 3600),
-              "communityId": community.city_id, "type": ("USER", "PROPERTY_STAFF", "THE_WAITER", "VISITOR")[n % 4],
-              "userId": f"owner-{n % 97}", "policePointId": point, "inout": ("in", "out")[n % 2],
-              "source": "THIRDPARTY_CLIENT"}
-    return fields, {"imageBase64": jpeg(800, 600), "bigImageBase64": jpeg(800, 600, 1)}
+def pass_record(community: Community, n: int, point: str = "PP-FACE-1",
+                out_id: str | None = None) -> tuple[dict, dict]:
+    record = contract.pass_record(
+        community_id=community.city_id, opened_at=ago(n % 3600), person_type=("01", "03", "04", "05")[n % 4],
+        user_id=f"owner-{n % 97}", police_point_id=point, direction=("in", "out")[n % 2],
+        small_image=jpeg(800, 600), big_image=jpeg(800, 600, 1), out_id=out_id or f"{community.city_id}-pr-{n}")
+    return record.fields, record.images
 
 
 def face_snapshot(community: Community, n: int, point: str = "PP-SNAP-1") -> tuple[dict, dict]:
-    fields = {"passType": n % 2, "passDate": when(n % 3600), "policePointId": point, "communityId": community.city_id,
-              "personName": f"访客{n}"}
-    return fields, {"photoBase1": jpeg(1200, 800)}
+    record = contract.face_snapshot(community_id=community.city_id, passed_at=ago(n % 3600),
+                                    direction=("in", "out")[n % 2], police_point_id=point,
+                                    photos=[jpeg(1200, 800)], person_name=f"访客{n}")
+    return record.fields, record.images
 
 
 def car_snapshot(community: Community, n: int, point: str = "PP-CAR-1") -> tuple[dict, dict]:
-    fields = {"licensePlate": f"川A{n % 100000:05d}", "licensePlateType": "02" if n % 3 else "52",
-              "passDate": when(n % 3600), "passType": n % 2, "policePointId": point,
-              "communityId": community.city_id}
-    return fields, {"photoBase1": jpeg(1200, 800)}
+    record = contract.car_snapshot(community_id=community.city_id, passed_at=ago(n % 3600),
+                                   direction=("in", "out")[n % 2], police_point_id=point,
+                                   plate=f"川A{n % 100000:05d}", plate_type="02" if n % 3 else "52",
+                                   photos=[jpeg(1200, 800)])
+    return record.fields, record.images
 
 
 MAKERS = {Endpoint.PASS_RECORD: pass_record, Endpoint.FACE_SNAPSHOT: face_snapshot,

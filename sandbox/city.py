@@ -1,8 +1,11 @@
-"""A stand-in for the city platform (interfaces 2-5 of the contract), for `make run` and the tests.
+"""A stand-in for the city platform (interfaces 2-5 of the contract), for `make run`, the drills and the tests:
+``python -m sandbox.city --port 8090 [--token-lifetime 3600] [--credentials cid:secret:user:password ...]``.
 
-A small threaded HTTP server that keeps its state in memory. It checks credentials, tokens (with a
-configurable lifetime), field names, formats, batch sizes and image limits exactly as the contract
-says, stores what it accepts and shows it on a page at ``/``. Faults are injected on demand.
+A small threaded HTTP server that keeps its state in memory, with no Django. It checks credentials, tokens
+(with a configurable lifetime), field names, formats, batch sizes and image limits exactly as the contract says,
+stores what it accepts and shows it on a page at ``/``. Faults are injected on demand. It plays the other party:
+its checks are written from the manual on their own (its tables are not uploads.contract's), so that it catches
+our mistakes rather than sharing them.
 
 Control API (JSON), used by the tests over HTTP:
 
@@ -23,11 +26,13 @@ Control API (JSON), used by the tests over HTTP:
 
 from __future__ import annotations
 
+import argparse
 import base64
 import binascii
 import html
 import io
 import json
+import os
 import random
 import re
 import secrets
@@ -41,6 +46,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from PIL import Image
+
+# The 场所侧 credentials accepted when --credentials is not given: the demo community's (seed_demo).
+DEFAULT_CREDENTIALS = "demo-client:demo-secret:demo-site:demo-password"
 
 ENDPOINTS = ("person-inout-info", "image/people", "image/car")
 FAULT_MODES = ("expired_200", "expired_401", "_500", "502", "503", "slow", "drop", "drop_after", "hang")
@@ -463,3 +471,31 @@ class SandboxClient:
 
     def push_apply_access(self, url: str, payload: dict) -> dict:
         return self._call("POST", "/_sandbox/push-apply-access", {"url": url, "payload": payload})
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.city", description=(
+        "Run a stand-in for the city platform (interfaces 2-5) with fault injection, for development and tests."))
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8090, help="0 picks a free port (printed on start)")
+    parser.add_argument("--token-lifetime", type=float, default=3600.0, help="seconds a token is valid")
+    parser.add_argument("--credentials", action="append", default=None,
+                        help="client_id:client_secret:username:password accepted by /oauth/token (repeatable; "
+                             "default: SANDBOX_CITY_CREDENTIALS, a comma list, else the demo community's)")
+    options = parser.parse_args(argv)
+    credentials = options.credentials or [
+        c.strip() for c in os.environ.get("SANDBOX_CITY_CREDENTIALS", DEFAULT_CREDENTIALS).split(",") if c.strip()]
+    server = make_server(options.host, options.port, credentials, options.token_lifetime)
+    host, port = server.server_address[:2]
+    # Callers wait for this line (and read the port from it): keep its wording.
+    print(f"sandbox city listening on http://{host}:{port}/", flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()
