@@ -128,8 +128,8 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 if TESTING:
     MEDIA_ROOT = Path(tempfile.gettempdir()) / f"afxq-test-media-{RUN_ID}"
-# Face photos of residents: never under MEDIA_ROOT (published by the dev server), served only by a
-# view that checks tenancy (residents.views).
+# Face photos and uploaded workbooks (afxq_portal.storage): never under MEDIA_ROOT (published by the dev
+# server), served only by views that check tenancy.
 PRIVATE_MEDIA_ROOT = env.path("PRIVATE_MEDIA_ROOT", default=BASE_DIR / "private-media")
 if TESTING:
     PRIVATE_MEDIA_ROOT = Path(tempfile.gettempdir()) / f"afxq-test-private-{RUN_ID}"
