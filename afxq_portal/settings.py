@@ -290,7 +290,8 @@ if LOG_FORMAT == "json":
 
 # --- Security pass (security/): audit log, admin login throttling, the OpenAPI schema -----------------
 INSTALLED_APPS += ["drf_spectacular", "security"]
-# NUL characters in URLs refused with 400 before any view (PostgreSQL text cannot hold them).
+# A path or query string with text that cannot be stored (afxq_portal.text: a NUL, which PostgreSQL text cannot
+# hold, a control character) refused with 400 before any view.
 MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware"),
                   "security.middleware.RefuseNulCharactersMiddleware")
 # The admin login (like the guards' page, residents.forms): failures per username and address before a lock.

@@ -32,7 +32,7 @@ from rest_framework.views import APIView
 
 from afxq_portal import jsonbody
 from afxq_portal.pii import mask_json_text, mask_text
-from afxq_portal.text import ascii_digits, field_problems
+from afxq_portal.text import ascii_digits, field_problems, without_nul
 from communities.lookup import community_by_city_id
 from security.services import client_ip, parse_ip
 
@@ -209,5 +209,5 @@ def refuse_unstorable_text(data: dict[str, Any]) -> None:
 def _remember(call: ApplyAccessCall, raw: bytes) -> None:
     # A raw NUL byte (not valid JSON anyway) is kept visible but storable.
     # Kept whole (read_body bounds it): the worker applies an accepted call from this body.
-    text = raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+    text = without_nul(raw.decode("utf-8", errors="replace"))
     call.body, call.body_bytes, call.summary = text, len(raw), mask_json_text(text)[:2000]
