@@ -128,8 +128,8 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 if TESTING:
     MEDIA_ROOT = Path(tempfile.gettempdir()) / f"afxq-test-media-{RUN_ID}"
-# Face photos of residents: never under MEDIA_ROOT (published by the dev server), served only by a
-# view that checks tenancy (residents.views).
+# Face photos and uploaded workbooks (afxq_portal.storage): never under MEDIA_ROOT (published by the dev
+# server), served only by views that check tenancy.
 PRIVATE_MEDIA_ROOT = env.path("PRIVATE_MEDIA_ROOT", default=BASE_DIR / "private-media")
 if TESTING:
     PRIVATE_MEDIA_ROOT = Path(tempfile.gettempdir()) / f"afxq-test-private-{RUN_ID}"
@@ -290,7 +290,8 @@ if LOG_FORMAT == "json":
 
 # --- Security pass (security/): audit log, admin login throttling, the OpenAPI schema -----------------
 INSTALLED_APPS += ["drf_spectacular", "security"]
-# NUL characters in URLs refused with 400 before any view (PostgreSQL text cannot hold them).
+# A path or query string with text that cannot be stored (afxq_portal.text: a NUL, which PostgreSQL text cannot
+# hold, a control character) refused with 400 before any view.
 MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware"),
                   "security.middleware.RefuseNulCharactersMiddleware")
 # The admin login (like the guards' page, residents.forms): failures per username and address before a lock.

@@ -67,6 +67,13 @@ def scrub(value: str) -> str:
     return _UNSTORABLE.sub("\ufffd", value)
 
 
+def without_nul(value: str) -> str:
+    """``value`` with each NUL (which PostgreSQL text cannot hold) replaced by U+FFFD and nothing else changed:
+    for text kept as received, such as a request body that is stored whatever it holds (:func:`scrub` replaces
+    every unstorable character, for copies shown back)."""
+    return value.replace("\x00", "\ufffd")
+
+
 def printable_name(name: str) -> str:
     """A field name as an answer may quote it: unstorable characters written as escapes (``\\ud800``)."""
     return _UNSTORABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), name)

@@ -3,12 +3,12 @@
 The city (manual, interfaces 3–5): face-panel images >= 800x600 and <= 100k; snapshot-camera images
 >= 1200x800 and <= 200k; JPEG; sharp. All limits live in ``RULES`` below and nowhere else.
 
-Steps: refuse oversized uploads and decompression bombs before decoding; decode JPEG at a reduced
-scale when that still leaves the minimum (``draft``); apply the EXIF orientation; drop every piece of
-metadata (nothing is copied to the output); convert to RGB (alpha flattened on white); refuse
-anything below the minimum (upscaling would fake the requirement); then find the best JPEG quality
-that fits the byte limit, and only when even the quality floor does not fit, downscale in steps,
-never below the minimum. Refuse only when nothing fits.
+Steps: refuse oversized uploads; decode with the portal's one decoding rule (afxq_portal.images: decompression
+bombs and too many pixels refused before decoding, JPEG decoded at a reduced scale when that still leaves the
+minimum, EXIF orientation applied, RGB with alpha flattened on white), refusing anything below the minimum
+(upscaling would fake the requirement); drop every piece of metadata (nothing is copied to the output); then
+find the best JPEG quality that fits the byte limit, and only when even the quality floor does not fit,
+downscale in steps, never below the minimum. Refuse only when nothing fits.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ import warnings
 from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
+
+from afxq_portal.images import ACCEPTED_FORMATS, EXIF_ORIENTATION, UnusableImage, decode_upright
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,6 @@ RULES: dict[str, ImageRule] = {
 # What we accept from a device before decoding anything.
 MAX_INPUT_BYTES = 8 * 1024 * 1024  # a 4 MP frame is 1–2 MB; a phone photo 3–6 MB
 MAX_INPUT_PIXELS = 24_000_000  # above any camera of ours (4 MP) and a 12 MP phone photo; 50 MP is refused
-ACCEPTED_FORMATS = ("JPEG", "PNG")
-EXIF_ORIENTATION = 0x0112
 
 # JPEG decode-time downscaling (draft). Only the benchmark turns it off, to show what it saves.
 USE_DRAFT = True
@@ -81,44 +81,23 @@ class ProcessedImage:
 
 
 def decode(data: bytes, rule: ImageRule) -> Image.Image:
-    """Decode ``data`` to an upright RGB image, at a reduced scale when the minimum allows it."""
+    """Decode ``data`` to an upright RGB image (afxq_portal.images), at a reduced scale when the minimum allows it."""
     if not data:
         raise ImageRefused(_("the image is empty"))
     if len(data) > MAX_INPUT_BYTES:
         raise ImageRefused(_("the image is %(n)d bytes; at most %(max)d are accepted")
                            % {"n": len(data), "max": MAX_INPUT_BYTES})
-    with warnings.catch_warnings():
-        # Pillow warns (rather than fails) between MAX_IMAGE_PIXELS and twice that: make it fail.
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            image = Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS))
-        except UnidentifiedImageError as exc:
-            raise ImageRefused(_("not a JPEG or PNG image")) from exc
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ImageRefused(_("the image has too many pixels (decompression bomb)")) from exc
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise ImageRefused(_("the image is corrupt or truncated")) from exc
-        width, height = image.size
-        if width * height > MAX_INPUT_PIXELS:
-            raise ImageRefused(_("the image has %(mp).1f megapixels; at most %(max).0f are accepted")
-                               % {"mp": width * height / 1e6, "max": MAX_INPUT_PIXELS / 1e6})
-        # The rule applies to the upright picture: EXIF orientations 5–8 swap width and height.
-        turned = image.getexif().get(EXIF_ORIENTATION) in (5, 6, 7, 8)
-        upright_size = (height, width) if turned else (width, height)
-        if not rule.meets_minimum(*upright_size):
+
+    def meets_minimum(width: int, height: int) -> None:
+        if not rule.meets_minimum(width, height):
             raise ImageRefused(_("the image is %(w)dx%(h)d; at least %(min_w)dx%(min_h)d is required")
-                               % {"w": upright_size[0], "h": upright_size[1], "min_w": rule.min_width,
-                                  "min_h": rule.min_height})
-        if image.format == "JPEG" and USE_DRAFT:
-            # Decode at 1/2, 1/4 or 1/8 scale when the result still meets the minimum. draft() keeps
-            # both sides >= the requested box, given in the stored (not yet turned) orientation.
-            image.draft("RGB", draft_box(rule, turned))
-        try:
-            image.load()
-            upright = ImageOps.exif_transpose(image)
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-            raise ImageRefused(_("the image is corrupt or truncated")) from exc
-    return to_rgb(upright)
+                               % {"w": width, "h": height, "min_w": rule.min_width, "min_h": rule.min_height})
+
+    try:
+        return decode_upright(data, max_pixels=MAX_INPUT_PIXELS, check=meets_minimum,
+                              draft=(lambda _w, _h: (rule.min_width, rule.min_height)) if USE_DRAFT else None)
+    except UnusableImage as exc:
+        raise ImageRefused(str(exc)) from exc
 
 
 def draft_box(rule: ImageRule, turned: bool) -> tuple[int, int]:
@@ -144,19 +123,6 @@ def decoded_pixels(data: bytes, kind: str) -> int:
                 SyntaxError, ValueError):
             return 0
     return image.width * image.height
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """RGB without alpha: transparent parts become white (a black background hides dark hair)."""
-    if image.mode in ("I", "I;16", "I;16B", "I;16L"):
-        # 16-bit grey (some PNGs): convert("RGB") would clip everything above 255 to white.
-        image = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    return image.convert("RGB") if image.mode != "RGB" else image
 
 
 def encode(image: Image.Image, quality: int) -> bytes:

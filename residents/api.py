@@ -32,8 +32,9 @@ from rest_framework.views import APIView
 
 from afxq_portal import jsonbody
 from afxq_portal.pii import mask_json_text, mask_text
-from afxq_portal.text import ascii_digits, field_problems
+from afxq_portal.text import ascii_digits, field_problems, without_nul
 from communities.lookup import community_by_city_id
+from security.services import client_ip, parse_ip
 
 from . import services
 from .contract import TEXT_FIELDS, format_problems, type_problems
@@ -59,7 +60,7 @@ def envelope_exception_handler(exc: Exception, context: dict) -> Response:
     anything unexpected becomes the envelope, never an HTML page."""
     if isinstance(exc, exceptions.Throttled):
         request = context.get("request")
-        logger.warning("apply-access call refused: rate limit (from %s)", client_address(request) if request else "?")
+        logger.warning("apply-access call refused: rate limit (from %s)", client_ip(request) if request else "?")
         return envelope(0, _("too many calls, retry in %(s)d seconds") % {"s": exc.wait or 1}, 429)
     if isinstance(exc, exceptions.MethodNotAllowed):
         return envelope(0, _("only POST is accepted"), 405)
@@ -78,7 +79,7 @@ class ApplyAccessThrottle(SimpleRateThrottle):
         return settings.APPLY_ACCESS_RATE or None
 
     def get_cache_key(self, request: Request, view: APIView) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": client_address(request) or "unknown"}
+        return self.cache_format % {"scope": self.scope, "ident": client_ip(request) or "unknown"}
 
 
 def check_content_type(request: Request) -> None:
@@ -115,37 +116,12 @@ def read_body(request: Request) -> bytes:
     return raw
 
 
-def _networks(cidrs: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    return [ipaddress.ip_network(cidr.strip(), strict=False) for cidr in cidrs if cidr.strip()]
-
-
-def client_address(request: Request) -> str | None:
-    """The caller's address. Behind a reverse proxy listed in APPLY_ACCESS_TRUSTED_PROXIES, the
-    right-most X-Forwarded-For entry that is not one of those proxies (the left part of the header
-    is whatever the client wrote, so it is never trusted)."""
-    address = _ip_or_none(request.META.get("REMOTE_ADDR"))
-    proxies = _networks(settings.APPLY_ACCESS_TRUSTED_PROXIES)
-    if not proxies or address is None:
-        return address
-    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
-    for hop in [address, *reversed(hops)]:
-        ip = _ip_or_none(hop)
-        if ip is None:
-            return None
-        if not any(ipaddress.ip_address(ip) in network for network in proxies):
-            return ip
-    return address
-
-
-def source_allowed(remote_addr: str | None) -> bool:
+def source_allowed(address: str | None) -> bool:
     networks = [cidr.strip() for cidr in settings.APPLY_ACCESS_ALLOWED_NETWORKS if cidr.strip()]
     if not networks:
         return True
-    try:
-        address = ipaddress.ip_address(remote_addr or "")
-    except ValueError:
-        return False
-    return any(address in ipaddress.ip_network(cidr, strict=False) for cidr in networks)
+    ip = parse_ip(address)
+    return ip is not None and any(ip in ipaddress.ip_network(cidr, strict=False) for cidr in networks)
 
 
 class ApplyAccessView(APIView):
@@ -168,7 +144,7 @@ class ApplyAccessView(APIView):
             return super().dispatch(request, *args, **kwargs)
 
     def post(self, request: Request) -> Response:
-        call = ApplyAccessCall(remote_addr=client_address(request),
+        call = ApplyAccessCall(remote_addr=client_ip(request),
                                content_type=(request.META.get("CONTENT_TYPE") or "")[:100])
         try:
             response = self.handle_call(request, call)
@@ -191,7 +167,7 @@ class ApplyAccessView(APIView):
         return response
 
     def handle_call(self, request: Request, call: ApplyAccessCall) -> Response:
-        if not source_allowed(client_address(request)):
+        if not source_allowed(client_ip(request)):
             raise EnvelopeError(_("calls from this address are not accepted"), status.HTTP_403_FORBIDDEN)
         raw = read_body(request)
         _remember(call, raw)
@@ -233,12 +209,5 @@ def refuse_unstorable_text(data: dict[str, Any]) -> None:
 def _remember(call: ApplyAccessCall, raw: bytes) -> None:
     # A raw NUL byte (not valid JSON anyway) is kept visible but storable.
     # Kept whole (read_body bounds it): the worker applies an accepted call from this body.
-    text = raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+    text = without_nul(raw.decode("utf-8", errors="replace"))
     call.body, call.body_bytes, call.summary = text, len(raw), mask_json_text(text)[:2000]
-
-
-def _ip_or_none(value: str | None) -> str | None:
-    try:
-        return str(ipaddress.ip_address(value or ""))
-    except ValueError:
-        return None

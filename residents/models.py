@@ -6,7 +6,6 @@ import json
 import uuid
 
 from django.conf import settings
-from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -14,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from afxq_portal.crypto import EncryptedTextField, keyed_hash
 from afxq_portal.pii import mask_id_card, mask_phone
+from afxq_portal.storage import private_storage
 from communities.models import Community, Room
 from uploads.contract import PersonType, pass_record_type
 
@@ -32,12 +32,6 @@ class Source(models.TextChoices):
     AI_ADMIN = "02", _("02 AI-layer admin")
     IMPORT = "import", _("Excel initialisation")
     MANUAL = "manual", _("entered in this portal")
-
-
-def private_photo_storage() -> FileSystemStorage:
-    """Face photos are sensitive personal data: they live outside MEDIA_ROOT (which the development
-    server publishes) and are served only by residents.views.photo, which checks tenancy."""
-    return FileSystemStorage(location=settings.PRIVATE_MEDIA_ROOT, base_url=None)
 
 
 class Resident(models.Model):
@@ -75,7 +69,7 @@ class Resident(models.Model):
     valid_from = models.DateTimeField(_("valid from"), null=True, blank=True, help_text=_("Empty: long-term."))
     valid_until = models.DateTimeField(_("valid until"), null=True, blank=True, help_text=_("Empty: long-term."))
     photo = models.ImageField(_("photo"), upload_to="residents/photos/%Y/%m/", blank=True,
-                              storage=private_photo_storage)
+                              storage=private_storage)
     photo_url = models.URLField(_("photo URL"), max_length=500, blank=True)
     photo_status = models.CharField(_("photo status"), max_length=8, choices=PhotoStatus.choices,
                                     default=PhotoStatus.NONE)

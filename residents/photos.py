@@ -8,11 +8,9 @@ then connect to the checked address itself, so a second DNS answer cannot swap i
 is checked the same way; the body is streamed with a byte cap. One wall-clock deadline
 (PHOTO_FETCH_TOTAL_TIMEOUT) bounds the whole fetch, every hop's connect, TLS handshake, headers and
 body: a read timeout alone restarts with every byte, so a peer trickling one byte at a time would
-hold a worker for as long as it likes. The bytes must be a real JPEG or PNG within a pixel budget;
-what we keep is a fresh JPEG: EXIF orientation applied, all metadata dropped.
-
-(The device image pipeline has its own helpers in devices/images.py: the decode/verify part here is
-a candidate to share with it.)
+hold a worker for as long as it likes. The bytes must be a real JPEG or PNG within a pixel budget, decoded
+by the portal's one rule (afxq_portal.images, as device images are: EXIF orientation applied, transparency on
+white); what we keep is a fresh JPEG, all metadata dropped. Excel .zip photos go through the same re-encoding.
 """
 
 from __future__ import annotations
@@ -23,16 +21,15 @@ import math
 import socket
 import threading
 import time
-import warnings
 from collections.abc import Iterable
 from urllib.parse import urljoin, urlsplit
 
 import certifi
 import urllib3
 from django.conf import settings
-from PIL import Image, ImageOps, UnidentifiedImageError
 from urllib3.connection import HTTPConnection, HTTPSConnection
 
+from afxq_portal.images import UnusableImage, decode_upright
 from afxq_portal.netlist import AllowedNetwork, parse_entry
 from afxq_portal.text import ascii_digits
 
@@ -346,32 +343,21 @@ def _read_capped(response: urllib3.BaseHTTPResponse, limit: int, deadline: float
 
 def reencode(data: bytes) -> bytes:
     """A clean JPEG of the photo in ``data`` (a JPEG or PNG), or PhotoRefused."""
-    max_pixels = settings.PHOTO_FETCH_MAX_PIXELS
-    with warnings.catch_warnings():
-        # A decompression bomb must be an error, not a warning (Pillow only warns below 2x its limit).
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            image = Image.open(io.BytesIO(data), formats=["JPEG", "PNG"])
-            width, height = image.size
-            # The header is read, the pixels are not: refuse before decoding.
-            if width * height > max_pixels:
-                raise PhotoRefused(f"photo has {width}x{height} pixels, more than {max_pixels}")
-            if min(width, height) < MIN_SIDE:
-                raise PhotoRefused(f"photo is only {width}x{height} pixels")
-            if image.format == "JPEG" and max(width, height) > MAX_SIDE:
-                # Decode a phone's 12 MP JPEG at 1/2 or 1/4 scale when the result still covers MAX_SIDE:
-                # several times less work than a full decode that thumbnail() would throw away.
-                ratio = MAX_SIDE / max(width, height)
-                image.draft("RGB", (math.ceil(width * ratio), math.ceil(height * ratio)))
-            image.load()
-        except PhotoRefused:
-            raise
-        except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning,
-                OSError, SyntaxError, ValueError) as exc:
-            raise PhotoRefused(f"not a JPEG or PNG image ({type(exc).__name__})") from exc
-    image = ImageOps.exif_transpose(image)
-    if image.mode != "RGB":
-        image = image.convert("RGB")
+
+    def big_enough(width: int, height: int) -> None:
+        if min(width, height) < MIN_SIDE:
+            raise PhotoRefused(f"photo is only {width}x{height} pixels")
+
+    def draft(width: int, height: int) -> tuple[int, int] | None:
+        # Decode a phone's 12 MP JPEG at 1/2 or 1/4 scale when the result still covers MAX_SIDE: several
+        # times less work than a full decode that thumbnail() would throw away.
+        ratio = MAX_SIDE / max(width, height)
+        return (math.ceil(width * ratio), math.ceil(height * ratio)) if ratio < 1 else None
+
+    try:
+        image = decode_upright(data, max_pixels=settings.PHOTO_FETCH_MAX_PIXELS, check=big_enough, draft=draft)
+    except UnusableImage as exc:
+        raise PhotoRefused(exc.in_english()) from exc
     image.thumbnail((MAX_SIDE, MAX_SIDE))
     out = io.BytesIO()
     # No exif=, no icc_profile=: the saved JPEG carries no metadata (camera, GPS, time).

@@ -8,6 +8,7 @@ import logging
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -20,26 +21,42 @@ from communities.models import Community
 
 from .models import AuditEvent
 
+if TYPE_CHECKING:
+    from rest_framework.request import Request
+
 log = logging.getLogger("afxq.audit")
 
 
-def client_ip(request: HttpRequest | None) -> str | None:
-    """REMOTE_ADDR, or behind a proxy listed in APPLY_ACCESS_TRUSTED_PROXIES the right-most X-Forwarded-For hop
-    that is not one (the same rule as apply-access: the left part of the header is the client's to forge)."""
+def parse_ip(value: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address, or None when ``value`` is not one. An IPv4-mapped IPv6 address (``::ffff:10.0.0.5``, as a
+    dual-stack socket reports an IPv4 peer) is its IPv4 address, so that IPv4 networks contain it."""
+    try:
+        ip = ipaddress.ip_address(value or "")
+    except ValueError:
+        return None
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return mapped or ip
+
+
+def client_ip(request: HttpRequest | Request | None) -> str | None:
+    """The caller's address: REMOTE_ADDR, or behind a proxy listed in APPLY_ACCESS_TRUSTED_PROXIES the right-most
+    X-Forwarded-For hop that is not one (the left part of the header is the client's to forge). None when the
+    address that decides is not an IP address."""
     if request is None:
         return None
-    address = request.META.get("REMOTE_ADDR") or None
+    address = parse_ip(request.META.get("REMOTE_ADDR"))
     proxies = [ipaddress.ip_network(c.strip(), strict=False) for c in settings.APPLY_ACCESS_TRUSTED_PROXIES
                if c.strip()]
+    if address is None or not proxies:
+        return str(address) if address is not None else None
     hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
-    for hop in [address, *reversed(hops)] if proxies else [address]:
-        try:
-            ip = ipaddress.ip_address(hop or "")
-        except ValueError:
+    for hop in [str(address), *reversed(hops)]:
+        ip = parse_ip(hop)
+        if ip is None:
             return None
         if not any(ip in network for network in proxies):
             return str(ip)
-    return address
+    return str(address)
 
 
 def record_event(kind: str, *, request: HttpRequest | None = None, user: AbstractBaseUser | None = None,

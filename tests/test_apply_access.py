@@ -560,6 +560,20 @@ def test_it_refuses_sources_outside_the_allowed_networks(client: Client, communi
     assert post(client, payload(), REMOTE_ADDR="10.1.2.3").json() == {"code": 1, "message": ""}
 
 
+@override_settings(APPLY_ACCESS_ALLOWED_NETWORKS=["10.0.0.0/8"])
+def test_it_matches_an_ipv4_mapped_ipv6_source_against_ipv4_networks(client: Client, community_a) -> None:
+    # gunicorn on a dual-stack socket reports an IPv4 peer as ::ffff:a.b.c.d.
+    assert post(client, payload(), REMOTE_ADDR="::ffff:10.0.0.5").json() == {"code": 1, "message": ""}
+    assert ApplyAccessCall.objects.get().remote_addr == "10.0.0.5"
+    assert post(client, payload(ywlsh="YW-0002"), REMOTE_ADDR="::ffff:192.0.2.5").status_code == 403
+
+
+@override_settings(APPLY_ACCESS_TRUSTED_PROXIES=["127.0.0.1/32"])
+def test_it_recognises_a_trusted_proxy_at_an_ipv4_mapped_address(client: Client, community_a) -> None:
+    post(client, payload(), REMOTE_ADDR="::ffff:127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.5")
+    assert ApplyAccessCall.objects.get().remote_addr == "203.0.113.5"
+
+
 @override_settings(APPLY_ACCESS_RATE="2/min")
 def test_it_rate_limits_per_source_address(client: Client, community_a) -> None:
     from django.core.cache import cache

@@ -71,6 +71,23 @@ def test_it_imports_photos_named_by_id_number_or_row(community_a, rooms, tmp_pat
     assert "居民3" not in people
 
 
+def test_it_puts_a_transparent_png_photo_on_white(community_a, rooms, tmp_path: Path) -> None:
+    # Transparent black around an opaque face: dropping the alpha channel alone would leave a black background.
+    portrait = Image.new("RGBA", (200, 260), (0, 0, 0, 0))
+    portrait.paste(Image.new("RGBA", (100, 130), (200, 40, 40, 255)), (50, 65))
+    book = write_xlsx(tmp_path / "people.xlsx", [Sheet("人员信息", [HEADER, row(1)])])
+    upload = make_zip(tmp_path / "people.zip", book, {"照片/2.png": png_bytes(portrait)})
+
+    assert run_import(upload, community_a, commit=True, name="people.zip").written == 1
+    person = Resident.objects.get()
+    assert person.photo_status == Resident.PhotoStatus.OK
+    with person.photo.open("rb") as stored:
+        image = Image.open(stored).convert("RGB")
+        corner, centre = image.getpixel((5, 5)), image.getpixel((100, 130))
+    assert all(channel >= 250 for channel in corner)
+    assert centre[0] > 150 and centre[1] < 100
+
+
 def test_it_explains_a_zip_without_exactly_one_workbook(community_a, tmp_path: Path) -> None:
     book = write_xlsx(tmp_path / "people.xlsx", [Sheet("人员信息", [HEADER, row(1)])])
     for books, held in ((0, 0), (2, 2)):

@@ -14,7 +14,7 @@ import pytest
 from django.utils import timezone, translation
 
 from afxq_portal import jsonbody
-from afxq_portal.text import ascii_digits, line_problem, nested_problems, scrub, text_problem
+from afxq_portal.text import ascii_digits, line_problem, nested_problems, scrub, text_problem, without_nul
 from communities.forms import GuardForm
 from communities.models import MonitoringPoint
 from devices.ingest import SHANGHAI
@@ -81,6 +81,10 @@ def test_it_names_nested_fields_and_bad_field_names_with_escapes():
                         ("n.k", "contains a NUL character")]
     assert all(name.encode("utf-8") for name, _reason in problems)
     assert scrub("a\ud800\x00b") == "a\ufffd\ufffdb"
+
+
+def test_it_replaces_only_nul_in_text_kept_as_received():
+    assert without_nul('{"a": "\x00\x07\x85"}\x00') == '{"a": "\ufffd\x07\x85"}\ufffd'
 
 
 def test_it_bounds_json_depth_whatever_the_parser_allows():

@@ -3,19 +3,15 @@ latency, never a record. Tasks take IDs, never model objects."""
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from . import alerts, outbox
 from .models import OutboxRecord, UploadBatch
-from .services import nudge_drain
-
-log = logging.getLogger(__name__)
+from .services import delete_images, nudge_drain
 
 
 @shared_task(name="uploads.drain_outbox")
@@ -64,12 +60,7 @@ def purge_rows(queryset, chunk: int = 1000) -> int:  # noqa: ANN001
         rows = list(queryset.values_list("id", "images")[:chunk])
         if not rows:
             return total
-        for _id, images in rows:
-            for path in (images or {}).values():
-                try:
-                    default_storage.delete(path)
-                except OSError:
-                    log.warning("could not delete outbox image %s", path)
+        delete_images(path for _id, images in rows for path in (images or {}).values())
         OutboxRecord.objects.filter(id__in=[r[0] for r in rows]).delete()
         total += len(rows)
 
@@ -83,11 +74,6 @@ def drop_sent_images(before, chunk: int = 1000) -> int:  # noqa: ANN001
                     .exclude(images={}).values_list("id", "images")[:chunk])
         if not rows:
             return total
-        for _id, images in rows:
-            for path in (images or {}).values():
-                try:
-                    default_storage.delete(path)
-                except OSError:
-                    log.warning("could not delete outbox image %s", path)
+        delete_images(path for _id, images in rows for path in (images or {}).values())
         OutboxRecord.objects.filter(id__in=[r[0] for r in rows]).update(images={})
         total += len(rows)

@@ -6,17 +6,11 @@ Imported into ``residents.models`` so that Django finds them; app label ``reside
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from afxq_portal.storage import private_storage
 from communities.models import Community
-
-
-def private_import_storage() -> FileSystemStorage:
-    """Uploaded workbooks and result copies hold ID numbers in clear: they live outside MEDIA_ROOT (which
-    the development server publishes) and are served only by the admin's result view, which checks tenancy."""
-    return FileSystemStorage(location=settings.PRIVATE_MEDIA_ROOT, base_url=None)
 
 
 class ImportJob(models.Model):
@@ -39,7 +33,7 @@ class ImportJob(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
                                    related_name="+", verbose_name=_("uploaded by"))
     created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
-    file = models.FileField(_("workbook"), upload_to="imports/%Y/%m/", storage=private_import_storage)
+    file = models.FileField(_("workbook"), upload_to="imports/%Y/%m/", storage=private_storage)
     original_name = models.CharField(_("file name"), max_length=200)
     create_rooms = models.BooleanField(_("create missing rooms"), default=False)
     language = models.CharField(max_length=10, default="zh-hans", editable=False)
@@ -56,7 +50,7 @@ class ImportJob(models.Model):
     write_seconds = models.FloatField(_("write seconds"), null=True, blank=True)
     summary = models.JSONField(_("summary"), default=dict, blank=True)
     result_file = models.FileField(_("result workbook"), upload_to="imports/results/%Y/%m/", blank=True,
-                                   storage=private_import_storage)
+                                   storage=private_storage)
     error = models.TextField(_("error"), blank=True)
     confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                      related_name="+", verbose_name=_("confirmed by"))

@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-import residents.excel.models
+import afxq_portal.storage
 
 
 class Migration(migrations.Migration):
@@ -15,11 +15,11 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='importjob',
             name='file',
-            field=models.FileField(storage=residents.excel.models.private_import_storage, upload_to='imports/%Y/%m/', verbose_name='workbook'),
+            field=models.FileField(storage=afxq_portal.storage.private_storage, upload_to='imports/%Y/%m/', verbose_name='workbook'),
         ),
         migrations.AlterField(
             model_name='importjob',
             name='result_file',
-            field=models.FileField(blank=True, storage=residents.excel.models.private_import_storage, upload_to='imports/results/%Y/%m/', verbose_name='result workbook'),
+            field=models.FileField(blank=True, storage=afxq_portal.storage.private_storage, upload_to='imports/results/%Y/%m/', verbose_name='result workbook'),
         ),
     ]
