@@ -293,7 +293,7 @@ INSTALLED_APPS += ["drf_spectacular", "security"]
 # A path or query string with text that cannot be stored (afxq_portal.text: a NUL, which PostgreSQL text cannot
 # hold, a control character) refused with 400 before any view.
 MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware"),
-                  "security.middleware.RefuseNulCharactersMiddleware")
+                  "security.middleware.RefuseUnstorableAddressMiddleware")
 # The admin login (like the guards' page, residents.forms): failures per username and address before a lock.
 ADMIN_LOGIN_MAX_FAILURES = env.int("ADMIN_LOGIN_MAX_FAILURES", default=5)
 ADMIN_LOGIN_LOCK_SECONDS = env.int("ADMIN_LOGIN_LOCK_SECONDS", default=900)

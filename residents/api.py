@@ -21,6 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.http import HttpResponse, JsonResponse
 from django.utils import translation
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
@@ -135,12 +136,19 @@ class ApplyAccessView(APIView):
     # Only POST: DRF would answer OPTIONS with its metadata, outside the envelope.
     http_method_names = ["post"]
 
+    # The contract's messages are Chinese whatever Accept-Language the city's client sends.
+    answer_language = settings.LANGUAGE_CODE
+
+    @staticmethod
+    def refuse_address(message: str) -> HttpResponse:
+        """The answer to a URL the security middleware refuses, before any view: in the envelope."""
+        return JsonResponse({"code": 0, "message": message}, status=400)
+
     def get_exception_handler(self):  # noqa: ANN201
         return envelope_exception_handler
 
     def dispatch(self, request, *args, **kwargs):  # noqa: ANN001, ANN201
-        # The contract's messages are Chinese whatever Accept-Language the city's client sends.
-        with translation.override(settings.LANGUAGE_CODE):
+        with translation.override(self.answer_language):
             return super().dispatch(request, *args, **kwargs)
 
     def post(self, request: Request) -> Response:
