@@ -219,7 +219,7 @@ DEVICE_FACE_LIST_SETTLE_SECONDS = env.int("DEVICE_FACE_LIST_SETTLE_SECONDS", def
 DEVICE_API_MAX_BODY_BYTES = env.int("DEVICE_API_MAX_BODY_BYTES", default=64 * 1024 * 1024)
 # What one ingest request may ask of the image pipeline, so that it always gets its answer before gunicorn's
 # timeout (GUNICORN_TIMEOUT, deploy/gunicorn.conf.py): decoded pixels (read from the images' headers) and seconds
-# since it arrived. The events beyond either are refused with "send it again" (devices/ingest.py, Budget).
+# since it arrived. The events beyond either are refused with "send it again" (devices/ingest/answers.py, Budget).
 DEVICE_API_MAX_PIXELS_PER_REQUEST = env.int("DEVICE_API_MAX_PIXELS_PER_REQUEST", default=150_000_000)
 # GUNICORN_TIMEOUT is read by deploy/gunicorn.conf.py as well; a budget above half of it fails `manage.py check`.
 GUNICORN_TIMEOUT = env.float("GUNICORN_TIMEOUT", default=30.0)

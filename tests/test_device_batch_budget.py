@@ -147,7 +147,7 @@ def test_it_commits_nothing_and_keeps_no_file_when_the_last_step_before_the_answ
         raise DatabaseError("simulated: the device's counters could not be saved")
 
     with monkeypatch.context() as patch:
-        patch.setattr(ingest, "count_answers", count_answers)
+        patch.setattr(ingest.store, "count_answers", count_answers)
         with pytest.raises(DatabaseError, match="simulated"):
             post(client, key, [car_event(n) for n in range(3)])
     assert not DeviceEvent.objects.exists() and not OutboxRecord.objects.exists()

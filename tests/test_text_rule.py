@@ -17,7 +17,6 @@ from afxq_portal import jsonbody
 from afxq_portal.text import ascii_digits, line_problem, nested_problems, scrub, text_problem, without_nul
 from communities.forms import GuardForm
 from communities.models import MonitoringPoint
-from devices.ingest import SHANGHAI
 from devices.models import DeviceEvent
 from residents import services
 from residents.admin import ResidentForm
@@ -27,6 +26,7 @@ from tests.device_helpers import auth, capture_b64, make_device
 from tests.excel_books import HEADER, Sheet, write_xlsx
 from tests.factories import BuildingFactory, ResidentFactory, RoomFactory, make_id_card
 from tests.test_apply_access import payload
+from uploads.contract import SHANGHAI
 
 pytestmark = pytest.mark.django_db
 PASS_URL = "/api/v1/devices/pass-events"
