@@ -37,7 +37,7 @@ TEMPORARY_SUFFIX = ".tmp"
 
 
 class Channel(filesystem.Channel):
-    def _put(self, queue: str, payload: dict[str, Any], **kwargs: Any) -> None:  # noqa: ANN401 - kombu's payload
+    def _put(self, queue: str, payload: dict[str, Any], **kwargs: Any) -> None:
         # Zero-padded: names sort in the order they were written (readers take them sorted).
         name = f"{round(time.monotonic() * 1000):016d}_{uuid.uuid4()}.{queue}.msg"
         final = os.path.join(self.data_folder_out, name)

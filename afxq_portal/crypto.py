@@ -46,12 +46,12 @@ class EncryptedTextField(models.TextField):
     Not searchable: keep a :func:`keyed_hash` column beside it when lookups are needed.
     """
 
-    def from_db_value(self, value, expression, connection):  # noqa: ANN001 - Django's signature
+    def from_db_value(self, value, expression, connection):
         if value is None or value == "":
             return value
         return decrypt(value)
 
-    def get_prep_value(self, value):  # noqa: ANN001
+    def get_prep_value(self, value):
         value = super().get_prep_value(value)
         if value is None or value == "":
             return value

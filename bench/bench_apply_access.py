@@ -56,7 +56,7 @@ def body(n: int, **overrides) -> bytes:
     return json.dumps(data, ensure_ascii=False).encode()
 
 
-def per_second(calls: int, work) -> float:  # noqa: ANN001
+def per_second(calls: int, work) -> float:
     start = time.perf_counter()
     for n in range(calls):
         work(n)
@@ -102,7 +102,7 @@ def receiver() -> None:
         print(f"{label:<44} {rate:8.0f} {1000 / rate:8.2f} {base / rate:8.1f}")
 
 
-def median_ms(work) -> float:  # noqa: ANN001
+def median_ms(work) -> float:
     work()
     samples = []
     for _ in range(ROUNDS):
@@ -116,7 +116,7 @@ def photo_fetch() -> None:
     payloads = {"/phone.jpg": sample.rotated_phone_jpeg(4000, 3000), "/small.jpg": sample.jpeg_bytes(sample.photo(640, 480))}
 
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args) -> None:  # noqa: ANN002
+        def log_message(self, *args) -> None:
             pass
 
         def do_GET(self) -> None:

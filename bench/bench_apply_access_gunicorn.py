@@ -84,7 +84,7 @@ def run(stack: Stack) -> None:
     for i in range(COMMUNITIES):
         CommunityFactory(city_id=f"BENCH-{i}", district="锦江区", street="观音桥55号")
     web = stack.gunicorn(workers=WORKERS, settings_module="bench.http_settings")
-    def start_worker():  # noqa: ANN202
+    def start_worker():
         return stack.worker("apply", concurrency=1, nice=10)  # as deploy/systemd/afxq-worker@.service
 
     worker = start_worker()

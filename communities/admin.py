@@ -40,10 +40,10 @@ class PlatformUserAdmin(SuperuserOnlyMixin, UserAdmin):
     list_display = ["login", "first_name", "email", "is_staff", "is_superuser", "is_active"]
 
     @admin.display(description=_("username"), ordering="username")
-    def login(self, user) -> str:  # noqa: ANN001
+    def login(self, user) -> str:
         return mask_text(user.get_username())
 
-    def action_checkbox(self, user) -> str:  # noqa: ANN001
+    def action_checkbox(self, user) -> str:
         # Django labels each row's checkbox with str(user), i.e. the guard's phone number.
         return super().action_checkbox(_MaskedRow(user.pk, mask_text(str(user))))
 
@@ -193,14 +193,14 @@ class BuildingAdmin(ScopedModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Building]:
         return super().get_queryset(request).annotate(room_total=Count("rooms"))
 
-    def get_urls(self):  # noqa: ANN201
+    def get_urls(self):
         return [
             path("<path:object_id>/generate-rooms/", self.admin_site.admin_view(self.generate_rooms_view),
                  name="communities_building_generate_rooms"),
             *super().get_urls(),
         ]
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):  # noqa: ANN001, ANN201
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
         extra_context = {**(extra_context or {}), "generate_rooms_label": _("Generate rooms")}
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -240,7 +240,7 @@ class RoomAdmin(ScopedModelAdmin):
     def community(self, room: Room) -> Community:
         return room.building.community
 
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Room], search_term: str):  # noqa: ANN201
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Room], search_term: str):
         # Staff paste addresses as the city and the residents write them: find the room of a 7-segment address.
         try:
             address = parse_seven_segment(search_term)
@@ -254,7 +254,7 @@ class RoomAdmin(ScopedModelAdmin):
         ), False
 
     @admin.action(description=_("Confirm the selected rooms"))
-    def confirm_rooms(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
+    def confirm_rooms(self, request: HttpRequest, queryset) -> None:
         count = queryset.update(needs_confirmation=False)
         self.message_user(request, _("%(n)d rooms confirmed.") % {"n": count})
 

@@ -42,7 +42,7 @@ class NameMatchFilter(admin.SimpleListFilter):
     title = _("number = provincial name")
     parameter_name = "name_match"
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin):  # noqa: ANN201
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin):
         return [("yes", _("matches")), ("no", _("mismatch"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[MonitoringPoint]) -> QuerySet[MonitoringPoint]:
@@ -73,7 +73,7 @@ class MonitoringPointAdmin(ScopedModelAdmin):
     def name_check(self, point: MonitoringPoint) -> str:
         return point_name_flag(point)
 
-    def get_urls(self):  # noqa: ANN201
+    def get_urls(self):
         return [
             path("import-names/", self.admin_site.admin_view(self.import_names_view),
                  name="communities_monitoringpoint_import_names"),

@@ -113,7 +113,7 @@ class CommunityScopedMixin:
             kwargs["queryset"] = choices
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
-    def get_list_filter(self, request: HttpRequest):  # noqa: ANN201
+    def get_list_filter(self, request: HttpRequest):
         # Django's related filter lists every row of the related table (every community's name, for
         # instance); "related only" lists just the values found in this user's scoped rows.
         return [
@@ -128,7 +128,7 @@ class ScopedModelAdmin(CommunityScopedMixin, admin.ModelAdmin):
     # The same text rule as every other door (afxq_portal.text); admins with their own form mix it in.
     form = TextRulesModelForm
 
-    def response_action(self, request: HttpRequest, queryset: models.QuerySet):  # noqa: ANN201
+    def response_action(self, request: HttpRequest, queryset: models.QuerySet):
         # A forged selection ("x" for an integer key) would be a 500 inside Django's filter(pk__in=...):
         # answer it like an empty selection instead.
         for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):

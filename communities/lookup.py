@@ -37,5 +37,5 @@ def community_by_city_id(city_id: str) -> Community | None:
 
 @receiver(post_save, sender=Community, dispatch_uid="communities.lookup.forget_saved")
 @receiver(post_delete, sender=Community, dispatch_uid="communities.lookup.forget_deleted")
-def forget_communities(**kwargs) -> None:  # noqa: ANN003 - signal arguments
+def forget_communities(**kwargs: object) -> None:
     _remembered.clear()

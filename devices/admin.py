@@ -54,13 +54,13 @@ class DeviceAdmin(ScopedModelAdmin):
         return response
 
     @admin.action(description=_("Revoke the keys of the selected devices"))
-    def revoke_keys(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
+    def revoke_keys(self, request: HttpRequest, queryset) -> None:
         for device in queryset:
             revoke_device_key(device, acting_user=request.user)
         messages.success(request, _("%(n)d keys revoked.") % {"n": queryset.count()})
 
     @admin.action(description=_("Issue new keys for the selected devices (the old keys stop working)"))
-    def reissue_keys(self, request: HttpRequest, queryset) -> HttpResponse:  # noqa: ANN001
+    def reissue_keys(self, request: HttpRequest, queryset) -> HttpResponse:
         issued = [(device, reissue_device_key(device, acting_user=request.user)) for device in queryset]
         return self.show_keys(request, issued)
 

@@ -39,7 +39,7 @@ FAST_TIMERS = {
 }
 
 
-def run(args: list[str], check: bool = True, **kwargs) -> subprocess.CompletedProcess:  # noqa: ANN003
+def run(args: list[str], check: bool = True, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(args, check=check, capture_output=True, text=True, **kwargs)
 
 
@@ -172,7 +172,7 @@ class Stack:
     # --- processes --------------------------------------------------------------------------------
 
     def worker(self, name: str = "w1", concurrency: int = 2, nice: int = 0, queues: str = "",
-               **env: str):  # noqa: ANN201
+               **env: str):
         """``nice``: the CPU priority deploy/systemd/afxq-worker@.service gives workers (Nice=10). ``queues``:
         "default" or "photos" for a worker of one queue, as deployed; both when empty."""
         args = [*(["nice", "-n", str(nice)] if nice else []), sys.executable, "-m", "celery", "-A", "afxq_portal", "worker", "-l", "INFO", "-c", str(concurrency),
@@ -185,7 +185,7 @@ class Stack:
         process.wait_for_output("ready.", timeout=90)
         return process
 
-    def beat(self):  # noqa: ANN201
+    def beat(self):
         args = [sys.executable, "-m", "celery", "-A", "afxq_portal", "beat", "-l", "INFO",
                 "-s", str(self.work / "beat-schedule")]
         process = self.ManagedProcess(f"beat-{len(self.processes)}", args, self.work, dict(os.environ))
@@ -193,7 +193,7 @@ class Stack:
         process.wait_for_output("beat: Starting", timeout=60)
         return process
 
-    def gunicorn(self, workers: int = 2, settings_module: str = "afxq_portal.settings", **env: str):  # noqa: ANN201
+    def gunicorn(self, workers: int = 2, settings_module: str = "afxq_portal.settings", **env: str):
         """The web app under gunicorn on a free port; the process gets ``.url``."""
         args = [sys.executable, "-m", "gunicorn", "afxq_portal.wsgi", "--bind", "127.0.0.1:0", "--workers",
                 str(workers), "--access-logfile", "-" if env.pop("ACCESS_LOG", "") else "/dev/null"]

@@ -39,7 +39,7 @@ class ResidentForm(TextRulesFormMixin, forms.ModelForm):
     pii_in_clear = True
     _MASKS = {"id_card": mask_id_card, "phone": mask_phone}
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk and not self.pii_in_clear:
             for name, mask in self._MASKS.items():
@@ -60,7 +60,7 @@ class ResidentForm(TextRulesFormMixin, forms.ModelForm):
     def clean_phone(self) -> str:
         return self._kept("phone")
 
-    def clean(self):  # noqa: ANN201
+    def clean(self):
         cleaned = super().clean()
         room, community = cleaned.get("room"), cleaned.get("community")
         if room and community and room.building.community_id != community.pk:
@@ -75,13 +75,13 @@ class ReadOnlyInline(ScopedTabularInline):
 
     can_delete = False
 
-    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
         return list(self.fields or [])
 
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
 
@@ -138,12 +138,12 @@ class ResidentAdmin(ScopedModelAdmin):
                            reverse("residents:photo", args=[resident.pk]))
 
     @admin.action(description=_("Approve selected pending people"))
-    def approve_selected(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
+    def approve_selected(self, request: HttpRequest, queryset) -> None:
         done = self._review_each(request, queryset, lambda r: services.approve_resident(r, acting_user=request.user))
         self.message_user(request, ngettext("%(n)d person approved.", "%(n)d people approved.", done) % {"n": done})
 
     @admin.action(description=_("Reject selected pending people (reason required)"))
-    def reject_selected(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
+    def reject_selected(self, request: HttpRequest, queryset) -> None:
         reason = (request.POST.get("reason") or "").strip()
         if not reason:
             self.message_user(request, _("Enter a reason to reject."), messages.ERROR)
@@ -152,7 +152,7 @@ class ResidentAdmin(ScopedModelAdmin):
                                  lambda r: services.reject_resident(r, acting_user=request.user, reason=reason))
         self.message_user(request, ngettext("%(n)d person rejected.", "%(n)d people rejected.", done) % {"n": done})
 
-    def _review_each(self, request: HttpRequest, queryset, action) -> int:  # noqa: ANN001
+    def _review_each(self, request: HttpRequest, queryset, action) -> int:
         done = skipped = 0
         for resident in queryset.filter(status=Resident.Status.PENDING):
             try:
@@ -171,13 +171,13 @@ class ResidentAdmin(ScopedModelAdmin):
     def user_id(self, resident: Resident) -> str:
         return resident.user_id
 
-    def get_form(self, request: HttpRequest, obj: Resident | None = None, **kwargs):  # noqa: ANN003, ANN201
+    def get_form(self, request: HttpRequest, obj: Resident | None = None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
         if request.user.has_perm("residents.view_pii"):
             return form
         return type(form.__name__, (form,), {"pii_in_clear": False})
 
-    def get_search_results(self, request: HttpRequest, queryset, search_term: str):  # noqa: ANN001, ANN201
+    def get_search_results(self, request: HttpRequest, queryset, search_term: str):
         # ID numbers are stored encrypted: a full ID number is found through its keyed hash.
         term = search_term.strip()
         if _ID_LIKE.match(term):
@@ -198,13 +198,13 @@ class ApplyAccessCallAdmin(ScopedModelAdmin):
     readonly_fields = fields
     date_hierarchy = "received_at"
 
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
-    def changelist_view(self, request: HttpRequest, extra_context=None):  # noqa: ANN001, ANN201
+    def changelist_view(self, request: HttpRequest, extra_context=None):
         # Accepted calls are applied within seconds; older ones mean no worker is applying them (the
         # city was answered, the people are not in the guards' queue yet): say so where staff look.
         stalled = services.stalled_accepted_calls(self.get_queryset(request))
@@ -216,7 +216,7 @@ class ApplyAccessCallAdmin(ScopedModelAdmin):
                 messages.WARNING)
         return super().changelist_view(request, extra_context)
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         # A record of what the city sent: only the retention sweep (or a platform administrator) deletes it.
         return request.user.is_active and request.user.is_superuser
 

@@ -144,10 +144,10 @@ class ApplyAccessView(APIView):
         """The answer to a URL the security middleware refuses, before any view: in the envelope."""
         return JsonResponse({"code": 0, "message": message}, status=400)
 
-    def get_exception_handler(self):  # noqa: ANN201
+    def get_exception_handler(self):
         return envelope_exception_handler
 
-    def dispatch(self, request, *args, **kwargs):  # noqa: ANN001, ANN201
+    def dispatch(self, request, *args, **kwargs):
         with translation.override(self.answer_language):
             return super().dispatch(request, *args, **kwargs)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import uuid
 
@@ -120,7 +121,7 @@ class Resident(models.Model):
     def masked_phone(self) -> str:
         return mask_phone(self.phone)
 
-    def is_valid_at(self, moment=None) -> bool:  # noqa: ANN001 - datetime
+    def is_valid_at(self, moment: datetime.datetime | None = None) -> bool:
         moment = moment or timezone.now()
         if self.status != self.Status.ACTIVE:
             return False

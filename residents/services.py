@@ -14,7 +14,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import Min
+from django.db.models import Min, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -22,7 +22,7 @@ from django.utils.translation import gettext_noop
 from afxq_portal.celery_app import start_task
 from afxq_portal.crypto import keyed_hash
 from afxq_portal.pii import mask_text
-from communities.models import Community
+from communities.models import Community, Room
 from uploads import contract as city_contract
 from uploads.services import enqueue_record
 
@@ -229,7 +229,7 @@ def receive_application(community: Community, application: CleanApplication, *,
 
 # What an application sets on a person, as JSON-able values: written at once (_write_fields) or kept
 # encrypted in a ResidentProposal until a guard decides.
-def _application_fields(application: CleanApplication, room) -> dict:  # noqa: ANN001 - Room | None
+def _application_fields(application: CleanApplication, room: Room | None) -> dict:
     person = application.person
     return {
         "name": person.name, "id_card": person.id_card, "phone": person.phone, "sex": person.sex,
@@ -303,11 +303,11 @@ def proposal_rows(resident: Resident, proposal: ResidentProposal) -> list[Propos
     def valid(r: Resident) -> str:
         if not (r.valid_from or r.valid_until):
             return _("long-term")
-        def fmt(v) -> str:  # noqa: ANN001 - datetime | None
+        def fmt(v) -> str:
             return timezone.localtime(v).strftime("%Y-%m-%d %H:%M") if v else "…"
         return f"{fmt(r.valid_from)} – {fmt(r.valid_until)}"
 
-    def label_of(choices, value: str) -> str:  # noqa: ANN001 - a TextChoices class
+    def label_of(choices, value: str) -> str:
         return str(choices(value).label) if value in choices.values else value
 
     rows = [
@@ -472,7 +472,8 @@ def apply_accepted_calls(*, budget_seconds: float | None = None, batch_size: int
                 time.sleep(min(linger_seconds - elapsed, 0.1))
 
 
-def stalled_accepted_calls(calls=None, *, now=None) -> tuple[int, int] | None:  # noqa: ANN001 - queryset, datetime
+def stalled_accepted_calls(calls: QuerySet[ApplyAccessCall] | None = None, *,
+                           now: dt.datetime | None = None) -> tuple[int, int] | None:
     """(how many, age in seconds of the oldest) of the accepted calls older than
     APPLY_ACCESS_STALLED_AFTER_SECONDS among ``calls`` (a queryset, e.g. a user's scope), or None."""
     now = now or timezone.now()
@@ -590,7 +591,7 @@ def mark_photo_failed(resident_id: int, url: str, problem: str) -> bool:
 
 # --- Expiry ----------------------------------------------------------------------------------------
 
-def expire_residents(*, now=None) -> int:  # noqa: ANN001 - datetime
+def expire_residents(*, now: dt.datetime | None = None) -> int:
     """People whose validity end has passed become expired (with a history row each)."""
     now = now or timezone.now()
     due = Resident.objects.filter(status__in=[Resident.Status.ACTIVE, Resident.Status.PENDING],
@@ -607,7 +608,7 @@ def expire_residents(*, now=None) -> int:  # noqa: ANN001 - datetime
     return count
 
 
-def purge_apply_access_calls(*, now=None) -> int:  # noqa: ANN001 - datetime
+def purge_apply_access_calls(*, now: dt.datetime | None = None) -> int:
     """Stored calls hold personal data (encrypted): kept for a while for disputes, then deleted."""
     now = now or timezone.now()
     cutoff = now - dt.timedelta(days=settings.APPLY_ACCESS_CALL_RETENTION_DAYS)
@@ -618,7 +619,7 @@ def purge_apply_access_calls(*, now=None) -> int:  # noqa: ANN001 - datetime
 PHOTO_RETENTION_REASON = gettext_noop("photo deleted: no longer needed (rejected or expired)")
 
 
-def purge_stale_photos(*, now=None) -> int:  # noqa: ANN001 - datetime
+def purge_stale_photos(*, now: dt.datetime | None = None) -> int:
     """A face photo is sensitive personal data kept for admission and the face panels: once a person
     is rejected or expired for RESIDENT_PHOTO_RETENTION_DAYS, the photo is deleted (the row and its
     history stay; a new application from the city fetches a new photo)."""

@@ -32,7 +32,7 @@ def _fetch(url: str) -> bytes:
 # DNS lookup, a re-encode gone wrong). Routed to CELERY_PHOTO_QUEUE (settings.CELERY_TASK_ROUTES).
 @shared_task(bind=True, name="residents.fetch_photo", max_retries=None, ignore_result=True,
              soft_time_limit=settings.PHOTO_FETCH_TOTAL_TIMEOUT + 30, time_limit=settings.PHOTO_FETCH_TOTAL_TIMEOUT + 60)
-def fetch_photo(self, resident_id: int) -> str:  # noqa: ANN001 - celery's task instance
+def fetch_photo(self, resident_id: int) -> str:
     resident = Resident.objects.filter(pk=resident_id).only("photo_url", "photo_status").first()
     if resident is None or resident.photo_status != Resident.PhotoStatus.PENDING:
         return "nothing to do"

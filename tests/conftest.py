@@ -29,37 +29,37 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 @pytest.fixture
-def community_a(db):  # noqa: ANN001, ANN201
+def community_a(db):
     return CommunityFactory(name="锦江花园", city_id="CITY-A", district="锦江区", street="观音桥55号")
 
 
 @pytest.fixture
-def community_b(db):  # noqa: ANN001, ANN201
+def community_b(db):
     return CommunityFactory(name="青羊小区", city_id="CITY-B", district="青羊区", street="草市街1号")
 
 
 @pytest.fixture
-def alice(community_a):  # noqa: ANN001, ANN201
+def alice(community_a):
     return MembershipFactory(user=UserFactory(username="alice"), community=community_a).user
 
 
 @pytest.fixture
-def bob(community_a):  # noqa: ANN001, ANN201
+def bob(community_a):
     return MembershipFactory(user=UserFactory(username="bob"), community=community_a).user
 
 
 @pytest.fixture
-def charlie(community_b):  # noqa: ANN001, ANN201
+def charlie(community_b):
     return MembershipFactory(user=UserFactory(username="charlie"), community=community_b).user
 
 
 @pytest.fixture
-def gary(community_a):  # noqa: ANN001, ANN201
+def gary(community_a):
     return GuardFactory(community=community_a, name="门卫老王", phone="13900000001").user
 
 
 @pytest.fixture
-def root(db):  # noqa: ANN001, ANN201
+def root(db):
     return UserFactory(username="root", is_superuser=True)
 
 
@@ -72,7 +72,7 @@ def output_dir(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture
-def celery_worker(transactional_db, output_dir: Path) -> Iterator[ManagedProcess]:  # noqa: ANN001
+def celery_worker(transactional_db, output_dir: Path) -> Iterator[ManagedProcess]:
     """A real Celery worker process (prefork, 2 children) on the test database and broker."""
     worker = start_worker(output_dir)
     try:
@@ -107,7 +107,7 @@ def sandbox_city(output_dir: Path) -> Iterator:
 
 
 @pytest.fixture
-def login_cache(settings):  # noqa: ANN001, ANN201
+def login_cache(settings):
     """Fast password hashing and an empty cache before and after: the login lock's counters live there."""
     from django.core.cache import cache
 

@@ -12,7 +12,7 @@ from tests import photos
 from tests.factories import PointFactory
 
 
-def make_device(community, kind: str = MonitoringPoint.Kind.FACE_PANEL, **point_fields) -> tuple[Device, str]:  # noqa: ANN001
+def make_device(community, kind: str = MonitoringPoint.Kind.FACE_PANEL, **point_fields) -> tuple[Device, str]:
     point = PointFactory(community=community, kind=kind, **point_fields)
     return issue_device_key(point=point, name=f"{kind} device", acting_user=None)
 

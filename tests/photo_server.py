@@ -12,6 +12,7 @@ import time
 import zlib
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from tests.photos import jpeg_bytes, photo, png_bytes, rotated_phone_jpeg
 
@@ -49,7 +50,7 @@ class PhotoServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:  # noqa: ANN002
+            def log_message(self, *args) -> None:
                 pass
 
             def do_GET(self) -> None:
@@ -118,7 +119,7 @@ def _gif() -> bytes:
     return out.getvalue()
 
 
-def self_signed_certificate(folder, host: str = "localhost") -> tuple[str, str]:  # noqa: ANN001 - a Path
+def self_signed_certificate(folder: Path, host: str = "localhost") -> tuple[str, str]:
     """A certificate for ``host`` (DNS name) signed by itself; returns (certificate file, key file)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization

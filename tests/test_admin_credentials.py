@@ -17,7 +17,7 @@ SECRETS = ["clear-client-secret-7f3a", "clear-site-password-91bd", "clear-prov-p
 
 
 @pytest.fixture
-def credentials(community_a):  # noqa: ANN001, ANN201
+def credentials(community_a):
     site = SiteCredentialFactory(community=community_a, client_id="client-a", username="site-a",
                                  client_secret=SECRETS[0], password=SECRETS[1])
     provincial = ProvincialCredential.objects.create(community=community_a, login="prov-a", password=SECRETS[2],
@@ -25,11 +25,11 @@ def credentials(community_a):  # noqa: ANN001, ANN201
     return site, provincial
 
 
-def _change_url(obj) -> str:  # noqa: ANN001
+def _change_url(obj) -> str:
     return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
 
 
-def _pages(community) -> list[str]:  # noqa: ANN001
+def _pages(community) -> list[str]:
     """Every changelist of the admin plus the community's change, history and delete pages."""
     pages = []
     for model in admin.site._registry:
@@ -43,7 +43,7 @@ def _pages(community) -> list[str]:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("persona", ["root", "alice"])
-def test_it_never_renders_a_secret(request, credentials, community_a, persona: str):  # noqa: ANN001
+def test_it_never_renders_a_secret(request, credentials, community_a, persona: str):
     client = Client()
     client.force_login(request.getfixturevalue(persona))
     for page in _pages(community_a):
@@ -61,7 +61,7 @@ def test_it_never_renders_a_secret(request, credentials, community_a, persona: s
     assert not any(secret in html for secret in SECRETS)
 
 
-def test_it_stores_secrets_encrypted(credentials):  # noqa: ANN001
+def test_it_stores_secrets_encrypted(credentials):
     site, provincial = credentials
     with connection.cursor() as cursor:
         cursor.execute("SELECT client_secret, password FROM communities_sitecredential WHERE id = %s", [site.pk])
@@ -73,7 +73,7 @@ def test_it_stores_secrets_encrypted(credentials):  # noqa: ANN001
     assert SiteCredential.objects.get(pk=site.pk).client_secret == SECRETS[0]
 
 
-def test_it_replaces_a_secret_and_keeps_the_others_when_left_empty(client, alice, credentials, community_a):  # noqa: ANN001
+def test_it_replaces_a_secret_and_keeps_the_others_when_left_empty(client, alice, credentials, community_a):
     client.force_login(alice)
     response = client.get(_change_url(community_a))
     data = admin_post_data(response)
@@ -91,7 +91,7 @@ def test_it_replaces_a_secret_and_keeps_the_others_when_left_empty(client, alice
     assert (site.client_id, site.username) == ("client-a", "site-a")
 
 
-def test_it_requires_the_secrets_of_a_new_credential(client, alice, community_a):  # noqa: ANN001
+def test_it_requires_the_secrets_of_a_new_credential(client, alice, community_a):
     client.force_login(alice)
     response = client.get(_change_url(community_a))
     data = admin_post_data(response)
@@ -105,7 +105,7 @@ def test_it_requires_the_secrets_of_a_new_credential(client, alice, community_a)
     assert not SiteCredential.objects.filter(community=community_a).exists()
 
 
-def test_it_ignores_a_tampered_inline_row_of_another_community(client, alice, community_a, community_b):  # noqa: ANN001
+def test_it_ignores_a_tampered_inline_row_of_another_community(client, alice, community_a, community_b):
     mine = SupportContact.objects.create(community=community_a, name="张工", phone="13800000001")
     theirs = SupportContact.objects.create(community=community_b, name="李工", phone="13800000002")
     client.force_login(alice)
@@ -120,7 +120,7 @@ def test_it_ignores_a_tampered_inline_row_of_another_community(client, alice, co
     assert (theirs.name, theirs.community_id) == ("李工", community_b.pk)
 
 
-def test_it_leaves_integration_settings_to_platform_administrators(client, alice, root, community_a):  # noqa: ANN001
+def test_it_leaves_integration_settings_to_platform_administrators(client, alice, root, community_a):
     """The communityId and the URLs our workers post to are not for property staff to change."""
     url = _change_url(community_a)
     client.force_login(alice)

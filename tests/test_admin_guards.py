@@ -17,16 +17,16 @@ PASSWORD = "guard-pass-2026-x"
 
 
 @pytest.fixture(autouse=True)
-def fast_passwords(settings) -> None:  # noqa: ANN001
+def fast_passwords(settings) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-def _add_guard(client: Client, community, phone: str, id_card: str):  # noqa: ANN001, ANN202
+def _add_guard(client: Client, community, phone: str, id_card: str):
     return client.post(reverse("admin:communities_guard_add"), {
         "community": community.pk, "name": "门卫小李", "phone": phone, "id_card": id_card, "password": PASSWORD})
 
 
-def test_it_creates_a_guard_login_with_the_phone_as_username(client, alice, community_a):  # noqa: ANN001
+def test_it_creates_a_guard_login_with_the_phone_as_username(client, alice, community_a):
     client.force_login(alice)
     response = _add_guard(client, community_a, "139 0000 1234", make_id_card(41))
     assert response.status_code == 302
@@ -35,7 +35,7 @@ def test_it_creates_a_guard_login_with_the_phone_as_username(client, alice, comm
     assert Client().login(username="13900001234", password=PASSWORD)
 
 
-def test_it_refuses_a_second_login_with_the_same_phone(client, alice, gary, community_a):  # noqa: ANN001
+def test_it_refuses_a_second_login_with_the_same_phone(client, alice, gary, community_a):
     client.force_login(alice)
     response = _add_guard(client, community_a, gary.username, make_id_card(42))
     assert response.status_code == 200
@@ -43,7 +43,7 @@ def test_it_refuses_a_second_login_with_the_same_phone(client, alice, gary, comm
     assert Guard.objects.count() == 1
 
 
-def test_it_keeps_a_removed_guards_login_for_history_and_frees_the_phone(client, alice, gary, community_a):  # noqa: ANN001
+def test_it_keeps_a_removed_guards_login_for_history_and_frees_the_phone(client, alice, gary, community_a):
     guard = gary.guard
     resident = ResidentFactory(community=community_a)
     change = ResidentChange.objects.create(resident=resident, actor=gary, from_status="pending", to_status="active")
@@ -61,7 +61,7 @@ def test_it_keeps_a_removed_guards_login_for_history_and_frees_the_phone(client,
     assert get_user_model().objects.get(username=phone).guard.community == community_a
 
 
-def test_it_removes_guards_in_bulk_the_same_way(client, alice, gary, community_a):  # noqa: ANN001
+def test_it_removes_guards_in_bulk_the_same_way(client, alice, gary, community_a):
     client.force_login(alice)
     client.post(reverse("admin:communities_guard_changelist"), {
         "action": "delete_selected", "_selected_action": [gary.guard.pk], "post": "yes"})

@@ -12,7 +12,7 @@ from django.utils import translation
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-def test_it_speaks_chinese_by_default(client, alice, community_a):  # noqa: ANN001
+def test_it_speaks_chinese_by_default(client, alice, community_a):
     client.force_login(alice)
     html = client.get(reverse("admin:communities_community_changelist")).content.decode()
     assert "<title>选择 小区 来修改 | afxq-portal</title>" in html  # Django's string, our model name
@@ -22,7 +22,7 @@ def test_it_speaks_chinese_by_default(client, alice, community_a):  # noqa: ANN0
     assert "用户名" in anonymous and "密码" in anonymous
 
 
-def test_it_switches_to_english_and_back(client, alice, community_a):  # noqa: ANN001
+def test_it_switches_to_english_and_back(client, alice, community_a):
     client.force_login(alice)
     response = client.post(reverse("set_language"), {"language": "en", "next": "/admin/"})
     assert response.status_code == 302

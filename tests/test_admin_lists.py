@@ -24,14 +24,14 @@ GUARD_ID, GUARD_PHONE = make_id_card(778), "13698765432"
 
 
 @pytest.fixture
-def people(community_a):  # noqa: ANN001, ANN201
+def people(community_a):
     resident = ResidentFactory(community=community_a, id_card=RESIDENT_ID, phone=RESIDENT_PHONE)
     guard = GuardFactory(community=community_a, id_card=GUARD_ID, phone=GUARD_PHONE)
     return resident, guard
 
 
 @pytest.fixture
-def points(community_a):  # noqa: ANN001, ANN201
+def points(community_a):
     return [PointFactory(community=community_a, police_point_id="PP-1", number="东门1", provincial_name="东门1"),
             PointFactory(community=community_a, police_point_id="PP-2", number="西门1", provincial_name="西门01"),
             PointFactory(community=community_a, police_point_id="PP-3", number="车库", provincial_name="")]
@@ -48,7 +48,7 @@ def _changelists() -> list[str]:
 
 
 @pytest.mark.parametrize("persona", ["root", "alice"])
-def test_it_masks_ids_and_phones_in_every_list(request, client, people, persona: str):  # noqa: ANN001
+def test_it_masks_ids_and_phones_in_every_list(request, client, people, persona: str):
     client.force_login(request.getfixturevalue(persona))
     for url in _changelists():
         html = client.get(url).content.decode()
@@ -62,14 +62,14 @@ def test_it_masks_ids_and_phones_in_every_list(request, client, people, persona:
     assert "136****5432" in guards
 
 
-def test_it_shows_a_rooms_7_segment_address(client, alice, community_a):  # noqa: ANN001
+def test_it_shows_a_rooms_7_segment_address(client, alice, community_a):
     RoomFactory(building=BuildingFactory(community=community_a, number="2"), unit="1", floor="31", number="06")
     client.force_login(alice)
     html = client.get(reverse("admin:communities_room_changelist")).content.decode()
     assert "四川省成都市锦江区观音桥55号2栋1单元31楼06号" in html
 
 
-def test_it_flags_point_name_mismatches_in_the_point_list(client, alice, points):  # noqa: ANN001
+def test_it_flags_point_name_mismatches_in_the_point_list(client, alice, points):
     client.force_login(alice)
     url = reverse("admin:communities_monitoringpoint_changelist")
     html = client.get(url).content.decode()
@@ -82,7 +82,7 @@ def test_it_flags_point_name_mismatches_in_the_point_list(client, alice, points)
     assert [p.police_point_id for p in matching] == ["PP-1"]
 
 
-def test_it_flags_point_name_mismatches_in_the_community(client, alice, community_a, points):  # noqa: ANN001
+def test_it_flags_point_name_mismatches_in_the_community(client, alice, community_a, points):
     client.force_login(alice)
     html = client.get(reverse("admin:communities_community_change", args=[community_a.pk])).content.decode()
     assert html.count("✘ 不一致") == 1
@@ -95,7 +95,7 @@ def test_it_flags_point_name_mismatches_in_the_community(client, alice, communit
     assert mismatch_link in listing.content.decode()
 
 
-def test_it_imports_provincial_names_in_bulk(client, alice, community_a, points):  # noqa: ANN001
+def test_it_imports_provincial_names_in_bulk(client, alice, community_a, points):
     client.force_login(alice)
     url = reverse("admin:communities_monitoringpoint_import_names")
     page = client.get(url)
@@ -111,7 +111,7 @@ def test_it_imports_provincial_names_in_bulk(client, alice, community_a, points)
     assert "仍与点位编号不一致：车库 ≠ 车库口" in messages
 
 
-def test_it_imports_nothing_when_a_line_is_malformed(client, alice, community_a, points):  # noqa: ANN001
+def test_it_imports_nothing_when_a_line_is_malformed(client, alice, community_a, points):
     client.force_login(alice)
     url = reverse("admin:communities_monitoringpoint_import_names")
     response = client.post(url, {"community": community_a.pk, "lines": "PP-2,西门1\nthis line has no name\n"})
@@ -120,7 +120,7 @@ def test_it_imports_nothing_when_a_line_is_malformed(client, alice, community_a,
     assert MonitoringPoint.objects.get(police_point_id="PP-2").provincial_name == "西门01"
 
 
-def test_it_refuses_to_import_names_into_another_community(client, alice, community_b):  # noqa: ANN001
+def test_it_refuses_to_import_names_into_another_community(client, alice, community_b):
     theirs = PointFactory(community=community_b, police_point_id="PP-B", number="北门", provincial_name="北门")
     client.force_login(alice)
     url = reverse("admin:communities_monitoringpoint_import_names")
@@ -131,7 +131,7 @@ def test_it_refuses_to_import_names_into_another_community(client, alice, commun
     assert theirs.provincial_name == "北门"
 
 
-def test_it_finds_a_room_by_its_7_segment_address(client, alice, community_a, community_b):  # noqa: ANN001
+def test_it_finds_a_room_by_its_7_segment_address(client, alice, community_a, community_b):
     wanted = RoomFactory(building=BuildingFactory(community=community_a, number="2"), unit="1", floor="31", number="06")
     RoomFactory(building=wanted.building, unit="1", floor="31", number="07")
     RoomFactory(building=BuildingFactory(community=community_b, number="2"), unit="1", floor="31", number="06")

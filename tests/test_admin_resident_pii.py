@@ -18,7 +18,7 @@ def _change_url(resident: Resident) -> str:
     return reverse("admin:residents_resident_change", args=[resident.pk])
 
 
-def test_it_masks_the_change_page_without_the_permission(client, alice, community_a):  # noqa: ANN001
+def test_it_masks_the_change_page_without_the_permission(client, alice, community_a):
     resident = ResidentFactory(community=community_a, id_card=ID, phone=PHONE)
     client.force_login(alice)
     html = client.get(_change_url(resident)).content.decode()
@@ -26,7 +26,7 @@ def test_it_masks_the_change_page_without_the_permission(client, alice, communit
     assert f"{ID[:4]}**********{ID[-4:]}" in html and "135****2222" in html
 
 
-def test_it_keeps_the_stored_values_when_the_masked_inputs_stay_empty(client, alice, community_a):  # noqa: ANN001
+def test_it_keeps_the_stored_values_when_the_masked_inputs_stay_empty(client, alice, community_a):
     resident = ResidentFactory(community=community_a, id_card=ID, phone=PHONE, name="王五")
     client.force_login(alice)
     page = client.get(_change_url(resident))
@@ -39,7 +39,7 @@ def test_it_keeps_the_stored_values_when_the_masked_inputs_stay_empty(client, al
     assert (resident.name, resident.id_card, resident.phone) == ("王五五", ID, PHONE)
 
 
-def test_it_still_validates_a_replacement(client, alice, community_a):  # noqa: ANN001
+def test_it_still_validates_a_replacement(client, alice, community_a):
     resident = ResidentFactory(community=community_a, id_card=ID, phone=PHONE)
     client.force_login(alice)
     data = admin_post_data(client.get(_change_url(resident)))
@@ -51,7 +51,7 @@ def test_it_still_validates_a_replacement(client, alice, community_a):  # noqa: 
     assert resident.id_card == ID
 
 
-def test_it_shows_them_in_clear_with_the_permission(client, alice, community_a):  # noqa: ANN001
+def test_it_shows_them_in_clear_with_the_permission(client, alice, community_a):
     resident = ResidentFactory(community=community_a, id_card=ID, phone=PHONE)
     alice.user_permissions.add(Permission.objects.get(codename="view_pii"))
     client.force_login(alice)

@@ -12,7 +12,7 @@ from communities.services import RoomRangeError, generate_rooms, parse_segment_r
 from tests.factories import BuildingFactory, RoomFactory
 
 
-def _url(building) -> str:  # noqa: ANN001
+def _url(building) -> str:
     return reverse("admin:communities_building_generate_rooms", args=[building.pk])
 
 
@@ -30,7 +30,7 @@ def test_it_refuses_bad_ranges(text: str):
         parse_segment_range(text)
 
 
-def test_it_generates_the_rooms_of_a_building_keeping_existing_ones(client, alice, community_a):  # noqa: ANN001
+def test_it_generates_the_rooms_of_a_building_keeping_existing_ones(client, alice, community_a):
     building = BuildingFactory(community=community_a, number="3")
     kept = RoomFactory(building=building, unit="1", floor="2", number="01", needs_confirmation=True)
     client.force_login(alice)
@@ -48,7 +48,7 @@ def test_it_generates_the_rooms_of_a_building_keeping_existing_ones(client, alic
     assert building.rooms.count() == 12
 
 
-def test_it_refuses_a_bad_range_naming_the_field_and_creates_nothing(client, alice, community_a):  # noqa: ANN001
+def test_it_refuses_a_bad_range_naming_the_field_and_creates_nothing(client, alice, community_a):
     building = BuildingFactory(community=community_a)
     client.force_login(alice)
     with translation.override("zh-hans"):
@@ -59,7 +59,7 @@ def test_it_refuses_a_bad_range_naming_the_field_and_creates_nothing(client, ali
     assert not Room.objects.exists()
 
 
-def test_it_refuses_too_many_rooms_at_once(community_a):  # noqa: ANN001
+def test_it_refuses_too_many_rooms_at_once(community_a):
     building = BuildingFactory(community=community_a)
     with pytest.raises(RoomRangeError, match="too many"), translation.override("en"):
         generate_rooms(building, units=["1"], floors=[str(n) for n in range(100)],

@@ -208,16 +208,16 @@ def test_it_has_at_least_25_distinct_bad_inputs() -> None:
     assert len({case[0] for case in BAD}) >= 25
 
 
-def test_it_answers_other_methods_in_the_envelope(client: Client, db) -> None:  # noqa: ANN001
+def test_it_answers_other_methods_in_the_envelope(client: Client, db) -> None:
     response = client.get("/apply-access")
     assert response.status_code == 405
     assert response.json() == {"code": 0, "message": "只接受 POST 请求"}
 
 
-def test_it_answers_an_internal_error_in_the_envelope(client: Client, community_a, monkeypatch) -> None:  # noqa: ANN001
+def test_it_answers_an_internal_error_in_the_envelope(client: Client, community_a, monkeypatch) -> None:
     from residents import api
 
-    def explode(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def explode(*args, **kwargs):
         raise RuntimeError("validation on fire")
 
     monkeypatch.setattr(api, "check_application", explode)
@@ -230,10 +230,10 @@ def test_it_answers_an_internal_error_in_the_envelope(client: Client, community_
 
 
 def test_it_marks_a_call_the_worker_could_not_apply_and_goes_on(client: Client, community_a, monkeypatch,
-                                                                caplog) -> None:  # noqa: ANN001
+                                                                caplog) -> None:
     real = services.receive_application
 
-    def explode_for_the_first(community, application, **kwargs):  # noqa: ANN001, ANN003, ANN202
+    def explode_for_the_first(community, application, **kwargs):
         if application.ywlsh == "YW-0001":
             raise RuntimeError("bug")
         return real(community, application, **kwargs)
@@ -309,7 +309,7 @@ def test_it_keeps_the_call_with_pii_encrypted_and_masked(client: Client, communi
     assert ID_CARD not in stored and "13812345678" not in stored
 
 
-def test_it_logs_every_call_with_ywlsh_community_and_outcome(client: Client, community_a, caplog) -> None:  # noqa: ANN001
+def test_it_logs_every_call_with_ywlsh_community_and_outcome(client: Client, community_a, caplog) -> None:
     with caplog.at_level(logging.INFO, logger="residents.apply_access"):
         post(client, payload())
         post(client, payload(ywlsh="YW-0002", idCard=ID_CARD[:17]))
@@ -361,7 +361,7 @@ def test_it_updates_the_person_on_a_new_ywlsh_and_keeps_history(client: Client, 
 NEW_DATA = {"ywlsh": "YW-0002", "name": "张三丰", "phone": "13900000000", "photo": "http://photos.example.com/p/2.jpg"}
 
 
-def active_resident(client: Client, gary) -> Resident:  # noqa: ANN001
+def active_resident(client: Client, gary) -> Resident:
     post(client, payload())
     resident = Resident.objects.get()
     services.approve_resident(resident, acting_user=gary)
@@ -370,7 +370,7 @@ def active_resident(client: Client, gary) -> Resident:  # noqa: ANN001
 
 
 def test_it_keeps_an_active_person_active_with_the_approved_data_on_a_new_application(
-        client: Client, community_a, gary) -> None:  # noqa: ANN001
+        client: Client, community_a, gary) -> None:
     resident = active_resident(client, gary)
     assert post(client, payload(**NEW_DATA)).json() == {"code": 1, "message": ""}
     resident.refresh_from_db()
@@ -386,7 +386,7 @@ def test_it_keeps_an_active_person_active_with_the_approved_data_on_a_new_applic
     assert ApplyAccessCall.objects.order_by("pk").last().outcome == ApplyAccessCall.Outcome.STORED
 
 
-def test_it_encrypts_the_proposed_data(client: Client, community_a, gary) -> None:  # noqa: ANN001
+def test_it_encrypts_the_proposed_data(client: Client, community_a, gary) -> None:
     active_resident(client, gary)
     post(client, payload(**NEW_DATA))
     with connection.cursor() as cursor:
@@ -396,7 +396,7 @@ def test_it_encrypts_the_proposed_data(client: Client, community_a, gary) -> Non
 
 
 def test_it_replaces_a_still_pending_proposal_and_ignores_a_repeated_ywlsh(
-        client: Client, community_a, gary) -> None:  # noqa: ANN001
+        client: Client, community_a, gary) -> None:
     resident = active_resident(client, gary)
     post(client, payload(**NEW_DATA))
     post(client, payload(**{**NEW_DATA, "ywlsh": "YW-0003", "name": "张三三"}))
@@ -408,7 +408,7 @@ def test_it_replaces_a_still_pending_proposal_and_ignores_a_repeated_ywlsh(
 
 
 def test_it_applies_the_new_data_and_tells_the_city_when_the_change_is_approved(
-        client: Client, community_a, gary) -> None:  # noqa: ANN001
+        client: Client, community_a, gary) -> None:
     community_a.registration_callback_url = "https://callback.example.com/registration"
     community_a.save()
     resident = active_resident(client, gary)
@@ -430,7 +430,7 @@ def test_it_applies_the_new_data_and_tells_the_city_when_the_change_is_approved(
 
 
 def test_it_keeps_the_old_data_and_tells_the_city_when_the_change_is_rejected(
-        client: Client, community_a, gary) -> None:  # noqa: ANN001
+        client: Client, community_a, gary) -> None:
     community_a.registration_callback_url = "https://callback.example.com/registration"
     community_a.save()
     resident = active_resident(client, gary)
@@ -452,7 +452,7 @@ def test_it_keeps_the_old_data_and_tells_the_city_when_the_change_is_rejected(
 
 
 def test_it_refuses_to_approve_a_change_whose_id_card_another_person_took_meanwhile(
-        client: Client, community_a, gary) -> None:  # noqa: ANN001
+        client: Client, community_a, gary) -> None:
     resident = active_resident(client, gary)
     post(client, payload(**{**NEW_DATA, "idCard": make_id_card(5)}))
     ResidentFactory(community=community_a, id_card=make_id_card(5), city_owner_id="OTHER", room=None)
@@ -463,7 +463,7 @@ def test_it_refuses_to_approve_a_change_whose_id_card_another_person_took_meanwh
     assert resident.name == "张三" and services.pending_proposal(resident) is not None
 
 
-def test_it_replaces_a_proposal_when_the_person_is_no_longer_active(client: Client, community_a, gary) -> None:  # noqa: ANN001
+def test_it_replaces_a_proposal_when_the_person_is_no_longer_active(client: Client, community_a, gary) -> None:
     resident = active_resident(client, gary)
     post(client, payload(**NEW_DATA))
     services.change_status(resident, Resident.Status.EXPIRED, actor_label=services.SYSTEM_EXPIRY_ACTOR)
@@ -475,7 +475,7 @@ def test_it_replaces_a_proposal_when_the_person_is_no_longer_active(client: Clie
 
 
 def test_it_updates_an_active_person_at_once_when_the_community_needs_no_review(
-        client: Client, community_a, gary) -> None:  # noqa: ANN001
+        client: Client, community_a, gary) -> None:
     community_a.requires_guard_review = False
     community_a.save()
     post(client, payload())
@@ -485,7 +485,7 @@ def test_it_updates_an_active_person_at_once_when_the_community_needs_no_review(
     assert not ResidentProposal.objects.exists()
 
 
-def test_it_gives_a_known_id_card_the_new_owner_id(client: Client, community_a, gary) -> None:  # noqa: ANN001
+def test_it_gives_a_known_id_card_the_new_owner_id(client: Client, community_a, gary) -> None:
     # The same person (same ID number) known under another ownerId, or imported from Excel without
     # one: the city is authoritative about its ids, so the row is kept and takes the new ownerId.
     existing = ResidentFactory(community=community_a, id_card=ID_CARD, city_owner_id="OLD-OWNER")
@@ -604,7 +604,7 @@ def test_it_takes_the_callers_address_from_a_trusted_proxy(client: Client, commu
 # --- asking a worker to apply the accepted calls ------------------------------------------------------
 
 @pytest.fixture
-def sent_tasks(monkeypatch) -> list[str]:  # noqa: ANN001
+def sent_tasks(monkeypatch) -> list[str]:
     from afxq_portal.celery_app import app
 
     sent: list[str] = []
@@ -613,7 +613,7 @@ def sent_tasks(monkeypatch) -> list[str]:  # noqa: ANN001
 
 
 @override_settings(APPLY_ACCESS_NUDGE_DEBOUNCE=False)  # the key in Redis is the next test's
-def test_it_asks_for_the_task_at_most_once_per_interval_per_process(sent_tasks: list[str], monkeypatch) -> None:  # noqa: ANN001
+def test_it_asks_for_the_task_at_most_once_per_interval_per_process(sent_tasks: list[str], monkeypatch) -> None:
     monkeypatch.setattr(services, "_last_nudge", -1e9)
     services.nudge_apply_calls()
     services.nudge_apply_calls()
@@ -624,7 +624,7 @@ def test_it_asks_for_the_task_at_most_once_per_interval_per_process(sent_tasks: 
 
 
 @override_settings(APPLY_ACCESS_NUDGE_DEBOUNCE=True)
-def test_it_queues_one_task_at_a_time_until_it_starts(db, sent_tasks: list[str]) -> None:  # noqa: ANN001
+def test_it_queues_one_task_at_a_time_until_it_starts(db, sent_tasks: list[str]) -> None:
     from django.core.cache import cache
 
     cache.delete(services.APPLY_NUDGE_KEY)
@@ -637,7 +637,7 @@ def test_it_queues_one_task_at_a_time_until_it_starts(db, sent_tasks: list[str])
     cache.delete(services.APPLY_NUDGE_KEY)
 
 
-def test_it_lingers_and_applies_a_call_accepted_meanwhile(client: Client, community_a, monkeypatch) -> None:  # noqa: ANN001
+def test_it_lingers_and_applies_a_call_accepted_meanwhile(client: Client, community_a, monkeypatch) -> None:
     real_sleep, naps = services.time.sleep, []
 
     def nap(seconds: float) -> None:
@@ -653,7 +653,7 @@ def test_it_lingers_and_applies_a_call_accepted_meanwhile(client: Client, commun
     assert Resident.objects.get().ywlsh == "YW-0001"
 
 
-def test_it_warns_staff_of_accepted_calls_no_worker_applied(client: Client, community_a, alice, charlie) -> None:  # noqa: ANN001
+def test_it_warns_staff_of_accepted_calls_no_worker_applied(client: Client, community_a, alice, charlie) -> None:
     import datetime as dt
 
     from django.utils import timezone
@@ -675,7 +675,7 @@ def test_it_warns_staff_of_accepted_calls_no_worker_applied(client: Client, comm
     assert services.stalled_accepted_calls() is None
 
 
-def test_it_logs_an_error_when_the_task_finds_stalled_calls(client: Client, community_a, caplog) -> None:  # noqa: ANN001
+def test_it_logs_an_error_when_the_task_finds_stalled_calls(client: Client, community_a, caplog) -> None:
     import datetime as dt
 
     from django.utils import timezone

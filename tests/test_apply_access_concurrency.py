@@ -45,7 +45,7 @@ def apply_in_two_workers() -> int:
         return sum(pool.map(worker, range(2)))
 
 
-def test_it_stores_a_person_once_when_the_same_call_races(live_server, community_a) -> None:  # noqa: ANN001
+def test_it_stores_a_person_once_when_the_same_call_races(live_server, community_a) -> None:
     answers = post_all(f"{live_server.url}/apply-access", [body("YW-1")] * 8)
     assert answers == [{"code": 1, "message": ""}] * 8
     assert apply_in_two_workers() == 8
@@ -54,7 +54,7 @@ def test_it_stores_a_person_once_when_the_same_call_races(live_server, community
     assert outcomes == ["duplicate"] * 7 + ["stored"]
 
 
-def test_it_applies_racing_updates_one_after_the_other(live_server, community_a) -> None:  # noqa: ANN001
+def test_it_applies_racing_updates_one_after_the_other(live_server, community_a) -> None:
     answers = post_all(f"{live_server.url}/apply-access", [body(f"YW-{n}") for n in range(6)])
     assert answers == [{"code": 1, "message": ""}] * 6
     assert apply_in_two_workers() == 6

@@ -40,7 +40,7 @@ def person(serial: int, ywlsh: str, photo_url: str, **overrides) -> dict:
     return data
 
 
-def wait_for(predicate, timeout: float = 90):  # noqa: ANN001, ANN201
+def wait_for(predicate, timeout: float = 90):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -51,7 +51,7 @@ def wait_for(predicate, timeout: float = 90):  # noqa: ANN001, ANN201
 
 
 def test_it_receives_from_the_city_and_answers_back(live_server, sandbox_city, photo_host: PhotoServer,
-                                                     community_a, gary, output_dir: Path) -> None:  # noqa: ANN001
+                                                     community_a, gary, output_dir: Path) -> None:
     community_a.registration_callback_url = f"{sandbox_city.url}/_sandbox/callback"
     community_a.save()
     worker = start_worker(output_dir, name="e2e-worker", beat=True, CITY_PLATFORM_BASE_URL=sandbox_city.url, **FAST)

@@ -17,7 +17,7 @@ from security.models import AuditEvent
 pytestmark = pytest.mark.django_db
 
 
-def event_aged(days: float, now) -> AuditEvent:  # noqa: ANN001
+def event_aged(days: float, now) -> AuditEvent:
     """An audit event that happened ``days`` before ``now`` (``at`` is auto_now_add: set it afterwards)."""
     event = AuditEvent.objects.create(kind=AuditEvent.Kind.LOGIN, username=f"user-{days}")
     AuditEvent.objects.filter(pk=event.pk).update(at=now - timedelta(days=days))
@@ -40,7 +40,7 @@ def test_it_deletes_an_old_event_and_keeps_a_recent_one() -> None:
     assert not AuditEvent.objects.filter(pk=old.pk).exists()
 
 
-def test_it_deletes_only_what_is_older_than_the_retention(settings) -> None:  # noqa: ANN001
+def test_it_deletes_only_what_is_older_than_the_retention(settings) -> None:
     settings.AUDIT_RETENTION_DAYS = 30
     now = timezone.now()
     just_past = event_aged(30 + 1 / 86400, now)  # one second past the cutoff
@@ -51,7 +51,7 @@ def test_it_deletes_only_what_is_older_than_the_retention(settings) -> None:  # 
     assert just_past.pk not in remaining()
 
 
-def test_it_deletes_in_chunks_of_bounded_size(caplog) -> None:  # noqa: ANN001
+def test_it_deletes_in_chunks_of_bounded_size(caplog) -> None:
     now = timezone.now()
     old = [event_aged(366 + n, now) for n in range(7)]
     recent = event_aged(1, now)
@@ -69,7 +69,7 @@ def test_it_deletes_nothing_when_nothing_is_old() -> None:
     assert remaining() == {recent.pk}
 
 
-def test_it_runs_the_purge_on_the_beat(settings) -> None:  # noqa: ANN001
+def test_it_runs_the_purge_on_the_beat(settings) -> None:
     entry = django_settings.CELERY_BEAT_SCHEDULE["security-purge-audit-events"]
     assert entry["task"] == tasks.purge_audit_events.name == "security.purge_audit_events"
     settings.AUDIT_RETENTION_DAYS = 0

@@ -43,7 +43,7 @@ def test_it_never_shows_a_reader_a_half_written_message(tmp_path: Path, monkeypa
     real_open = open
 
     class HalfWay:
-        def __init__(self, f) -> None:  # noqa: ANN001
+        def __init__(self, f) -> None:
             self.f = f
 
         def __enter__(self) -> HalfWay:
@@ -63,10 +63,10 @@ def test_it_never_shows_a_reader_a_half_written_message(tmp_path: Path, monkeypa
                     seen_during_write.append("empty")
             return self.f.write(data[len(data) // 2:])
 
-        def __getattr__(self, name: str):  # noqa: ANN204
+        def __getattr__(self, name: str):
             return getattr(self.f, name)
 
-    def spying_open(path, mode="r", *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def spying_open(path, mode="r", *args, **kwargs):
         f = real_open(path, mode, *args, **kwargs)
         return HalfWay(f) if "w" in mode and str(path).startswith(str(tmp_path)) else f
 

@@ -17,7 +17,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 @pytest.mark.browser
 def test_it_lets_staff_build_rooms_and_points_and_see_addresses_and_mismatches(
-        live_server, alice, community_a, community_b, output_dir: Path, monkeypatch) -> None:  # noqa: ANN001
+        live_server, alice, community_a, community_b, output_dir: Path, monkeypatch) -> None:
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
 
     with sync_playwright() as p:

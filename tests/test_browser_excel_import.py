@@ -19,7 +19,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 ROWS = 20000
 
 
-def watch_progress(page, until_status: set[str], timeout: float = 180) -> list[tuple[int, int]]:  # noqa: ANN001
+def watch_progress(page, until_status: set[str], timeout: float = 180) -> list[tuple[int, int]]:
     """(value, max) of the progress bar as the page shows it, until the job leaves the running states."""
     seen: list[tuple[int, int]] = []
     deadline = time.monotonic() + timeout
@@ -39,7 +39,7 @@ def watch_progress(page, until_status: set[str], timeout: float = 180) -> list[t
 
 @pytest.mark.browser
 def test_it_shows_an_advancing_progress_bar_and_imports_after_confirmation(
-        live_server, alice, community_a, celery_worker, output_dir: Path, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+        live_server, alice, community_a, celery_worker, output_dir: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     building = BuildingFactory(community=community_a, number="1")
     for n in range(1, 4):

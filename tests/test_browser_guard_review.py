@@ -23,7 +23,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 @pytest.mark.browser
 def test_it_lets_a_guard_approve_and_reject_on_a_phone(live_server, community_a, community_b, gary,
-                                                      output_dir: Path, monkeypatch) -> None:  # noqa: ANN001
+                                                      output_dir: Path, monkeypatch) -> None:
     # Playwright's sync API runs an event loop in this thread; the ORM calls below are synchronous.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     community_a.registration_callback_url = "https://callback.example.com/registration"

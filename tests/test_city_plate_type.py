@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
 @pytest.mark.parametrize(("setting", "expected"), [("number", 2), ("string", "02")])
 def test_it_sends_the_city_the_plate_type_the_setting_says(client, community_a, sandbox_city, settings,
-                                                          setting: str, expected: int | str) -> None:  # noqa: ANN001
+                                                          setting: str, expected: int | str) -> None:
     settings.CITY_PLATE_TYPE_FORMAT = setting
     settings.CITY_PLATFORM_BASE_URL = sandbox_city.url
     SiteCredentialFactory(community=community_a)

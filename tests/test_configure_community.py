@@ -21,7 +21,7 @@ def _run(*args: str) -> str:
     return out.getvalue()
 
 
-def test_it_creates_a_community_with_credentials_and_points(db):  # noqa: ANN001
+def test_it_creates_a_community_with_credentials_and_points(db):
     output = _run(*ARGS)
     community = Community.objects.get(city_id="CITY-9")
     assert (community.district, community.street) == ("锦江区", "观音桥99号")
@@ -35,7 +35,7 @@ def test_it_creates_a_community_with_credentials_and_points(db):  # noqa: ANN001
     assert "4 change(s)" in output
 
 
-def test_it_is_idempotent(db):  # noqa: ANN001
+def test_it_is_idempotent(db):
     _run(*ARGS)
     output = _run(*ARGS)
     assert "CITY-9: unchanged" in output
@@ -43,7 +43,7 @@ def test_it_is_idempotent(db):  # noqa: ANN001
     assert MonitoringPoint.objects.count() == 2
 
 
-def test_it_updates_only_what_changed(db):  # noqa: ANN001
+def test_it_updates_only_what_changed(db):
     _run(*ARGS)
     output = _run("--city-id", "CITY-9", "--name", "改名小区", "--point", "PP-1:东门01")
     assert "name: “新小区” → “改名小区”" in output
@@ -56,13 +56,13 @@ def test_it_updates_only_what_changed(db):  # noqa: ANN001
     assert MonitoringPoint.objects.get(police_point_id="PP-2").number == "车库"
 
 
-def test_it_needs_all_four_credential_parts(db):  # noqa: ANN001
+def test_it_needs_all_four_credential_parts(db):
     with pytest.raises(CommandError, match="need all of"):
         _run("--city-id", "CITY-9", "--name", "新小区", "--address", "四川省成都市锦江区观音桥99号",
              "--client-secret", "only-this")
     assert not Community.objects.exists()
 
 
-def test_it_needs_a_name_and_an_address_for_a_new_community(db):  # noqa: ANN001
+def test_it_needs_a_name_and_an_address_for_a_new_community(db):
     with pytest.raises(CommandError, match="needs --name and --address"):
         _run("--city-id", "CITY-9", "--name", "新小区")

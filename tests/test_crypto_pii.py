@@ -42,7 +42,7 @@ def test_it_refuses_to_encrypt_under_a_key_that_is_not_a_fernet_key(key: str) ->
         encrypt("secret")
 
 
-def test_it_stores_encrypted_columns_encrypted(db):  # noqa: ANN001
+def test_it_stores_encrypted_columns_encrypted(db):
     guard = GuardFactory(id_card=ID, phone=PHONE)
     with connection.cursor() as cursor:
         cursor.execute("SELECT id_card, id_card_hash FROM communities_guard WHERE id = %s", [guard.pk])
@@ -68,7 +68,7 @@ def test_it_masks_ids_and_phones():
         f"id={ID[:4]}**********{ID[-4:]}, tel 138****5678; order 12345678901234567890")
 
 
-def _log_through_filter(emit) -> str:  # noqa: ANN001
+def _log_through_filter(emit) -> str:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.addFilter(MaskPIIFilter())
@@ -103,7 +103,7 @@ def test_it_masks_exception_tracebacks_in_logs():
 
 
 @pytest.mark.integration
-def test_it_masks_a_real_celery_workers_log(celery_worker):  # noqa: ANN001
+def test_it_masks_a_real_celery_workers_log(celery_worker):
     """Celery logs the whole message body of a task it does not know: the worker's log (its own
     logging setup, not Django's) must mask it too."""
     from afxq_portal.celery_app import app

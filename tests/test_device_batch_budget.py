@@ -44,13 +44,13 @@ def outbox_files() -> set[Path]:
     return {p for p in (Path(settings.MEDIA_ROOT) / "outbox").rglob("*") if p.is_file()}
 
 
-def post(client, key: str, events: list[dict]) -> tuple[int, dict]:  # noqa: ANN001
+def post(client, key: str, events: list[dict]) -> tuple[int, dict]:
     response = client.post(CAR_URL, data=json.dumps(events), content_type="application/json", **auth(key))
     return response.status_code, response.json()
 
 
 @pytest.fixture
-def car_camera(community_a):  # noqa: ANN001, ANN201
+def car_camera(community_a):
     return make_device(community_a, MonitoringPoint.Kind.VEHICLE_SNAPSHOT, police_point_id="PP-CAR-1")
 
 
@@ -59,7 +59,7 @@ def assert_deferred(result: dict, index: int) -> None:
     assert result["field"] == "event" and "send it again" in result["reason"], result
 
 
-def test_it_refuses_the_events_beyond_the_pixel_budget_and_accepts_them_when_sent_again(client, car_camera) -> None:  # noqa: ANN001
+def test_it_refuses_the_events_beyond_the_pixel_budget_and_accepts_them_when_sent_again(client, car_camera) -> None:
     device, key = car_camera
     before = outbox_files()
     events = [car_event(n) for n in range(5)]
@@ -85,7 +85,7 @@ def test_it_refuses_the_events_beyond_the_pixel_budget_and_accepts_them_when_sen
     assert sorted(DeviceEvent.objects.values_list("device_event_id", flat=True)) == [f"cam-{n}" for n in range(5)]
 
 
-def test_it_admits_the_first_event_whatever_its_pixels_so_every_request_makes_progress(client, car_camera) -> None:  # noqa: ANN001
+def test_it_admits_the_first_event_whatever_its_pixels_so_every_request_makes_progress(client, car_camera) -> None:
     _device, key = car_camera
     with override_settings(DEVICE_API_MAX_PIXELS_PER_REQUEST=1):
         status, body = post(client, key, [car_event(0), car_event(1)])
@@ -93,7 +93,7 @@ def test_it_admits_the_first_event_whatever_its_pixels_so_every_request_makes_pr
     assert_deferred(body["results"][1], 1)
 
 
-def test_it_refuses_the_events_after_the_time_budget(client, car_camera) -> None:  # noqa: ANN001
+def test_it_refuses_the_events_after_the_time_budget(client, car_camera) -> None:
     _device, key = car_camera
     with override_settings(DEVICE_API_BUDGET_SECONDS=0):
         status, body = post(client, key, [car_event(n) for n in range(3)])
@@ -103,7 +103,7 @@ def test_it_refuses_the_events_after_the_time_budget(client, car_camera) -> None
     assert list(DeviceEvent.objects.values_list("device_event_id", flat=True)) == ["cam-0"]
 
 
-def test_it_still_gives_a_bad_event_beyond_the_budget_its_own_reason(client, car_camera) -> None:  # noqa: ANN001
+def test_it_still_gives_a_bad_event_beyond_the_budget_its_own_reason(client, car_camera) -> None:
     _device, key = car_camera
     bad = {**car_event(2), "plate": "not a plate"}
     with override_settings(DEVICE_API_MAX_PIXELS_PER_REQUEST=PIXELS):
@@ -113,7 +113,7 @@ def test_it_still_gives_a_bad_event_beyond_the_budget_its_own_reason(client, car
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_commits_nothing_when_the_request_dies_during_the_image_work(client, car_camera, monkeypatch) -> None:  # noqa: ANN001
+def test_it_commits_nothing_when_the_request_dies_during_the_image_work(client, car_camera, monkeypatch) -> None:
     # gunicorn's timeout ends a sync worker with SystemExit wherever it is: here, in the third event's images.
     _device, key = car_camera
     real_fit, calls = images.fit, []
@@ -138,7 +138,7 @@ def test_it_commits_nothing_when_the_request_dies_during_the_image_work(client, 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_commits_nothing_and_keeps_no_file_when_the_last_step_before_the_answer_fails(client, car_camera, monkeypatch) -> None:  # noqa: ANN001
+def test_it_commits_nothing_and_keeps_no_file_when_the_last_step_before_the_answer_fails(client, car_camera, monkeypatch) -> None:
     _device, key = car_camera
     before = outbox_files()
 
@@ -154,7 +154,7 @@ def test_it_commits_nothing_and_keeps_no_file_when_the_last_step_before_the_answ
     assert outbox_files() == before
 
 
-def test_it_reads_the_decoded_pixels_from_the_header_without_decoding(monkeypatch) -> None:  # noqa: ANN001
+def test_it_reads_the_decoded_pixels_from_the_header_without_decoding(monkeypatch) -> None:
     def load(self: Image.Image) -> None:
         raise AssertionError("decoded")
 
@@ -168,7 +168,7 @@ def test_it_reads_the_decoded_pixels_from_the_header_without_decoding(monkeypatc
     assert images.decoded_pixels(b"not an image", images.SNAPSHOT) == 0
 
 
-def test_it_tells_the_device_in_chinese_to_send_a_deferred_event_again(client, car_camera) -> None:  # noqa: ANN001
+def test_it_tells_the_device_in_chinese_to_send_a_deferred_event_again(client, car_camera) -> None:
     _device, key = car_camera
     with override_settings(DEVICE_API_MAX_PIXELS_PER_REQUEST=PIXELS):
         response = client.post(CAR_URL, data=json.dumps([car_event(0), car_event(1)]),
@@ -177,7 +177,7 @@ def test_it_tells_the_device_in_chinese_to_send_a_deferred_event_again(client, c
     assert refused["resend"] is True and "重新发送" in refused["reason"] and "未保存" in refused["reason"], refused
 
 
-def test_it_stores_an_event_sent_twice_in_one_batch_once(client, car_camera) -> None:  # noqa: ANN001
+def test_it_stores_an_event_sent_twice_in_one_batch_once(client, car_camera) -> None:
     device, key = car_camera
     before = outbox_files()
     status, body = post(client, key, [car_event(0), car_event(1), car_event(0)])

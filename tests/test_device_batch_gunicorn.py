@@ -59,7 +59,7 @@ def post(port: int, key: str, events: list[dict]) -> dict:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_answers_a_batch_longer_than_gunicorns_timeout_before_it(community_a, tmp_path: Path) -> None:  # noqa: ANN001
+def test_it_answers_a_batch_longer_than_gunicorns_timeout_before_it(community_a, tmp_path: Path) -> None:
     _device, key = make_device(community_a, MonitoringPoint.Kind.VEHICLE_SNAPSHOT, police_point_id="PP-CAR-1")
     events = [car_event(n) for n in range(EVENTS)]
     port = free_port()

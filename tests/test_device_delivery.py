@@ -28,13 +28,13 @@ MIN_SIZE = {"person-inout-info": images.RULES[images.FACE_PANEL], "image/people"
             "image/car": images.RULES[images.SNAPSHOT]}
 
 
-def post(client, url: str, key: str, body) -> dict:  # noqa: ANN001
+def post(client, url: str, key: str, body) -> dict:
     response = client.post(url, data=json.dumps(body), content_type="application/json", **auth(key))
     assert response.status_code == 200, response.content
     return response.json()
 
 
-def wait_for_records(sandbox, count: int, timeout: float = 90) -> list[dict]:  # noqa: ANN001
+def wait_for_records(sandbox, count: int, timeout: float = 90) -> list[dict]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         records = sandbox.records()
@@ -45,7 +45,7 @@ def wait_for_records(sandbox, count: int, timeout: float = 90) -> list[dict]:  #
     pytest.fail(f"{len(sandbox.records())} of {count} records arrived; outbox {statuses}; sandbox {sandbox.stats()}")
 
 
-def test_it_delivers_accepted_events_to_the_city(client, sandbox_city, output_dir) -> None:  # noqa: ANN001
+def test_it_delivers_accepted_events_to_the_city(client, sandbox_city, output_dir) -> None:
     community = CommunityFactory(city_id="CITY-DEV")
     SiteCredentialFactory(community=community)
     ResidentFactory(community=community, city_owner_id="owner-42")

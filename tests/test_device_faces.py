@@ -22,23 +22,23 @@ FACES_URL = "/api/v1/devices/faces"
 
 
 @pytest.fixture(autouse=True)
-def no_settle_window(settings) -> None:  # noqa: ANN001
+def no_settle_window(settings) -> None:
     settings.DEVICE_FACE_LIST_SETTLE_SECONDS = 0
 
 
 @pytest.fixture
-def panel(community_a):  # noqa: ANN001, ANN201
+def panel(community_a):
     return make_device(community_a, MonitoringPoint.Kind.FACE_PANEL)
 
 
-def get_faces(client, key: str, since: str | None = None, limit: int | None = None) -> dict:  # noqa: ANN001
+def get_faces(client, key: str, since: str | None = None, limit: int | None = None) -> dict:
     params = {k: v for k, v in {"since": since, "limit": limit}.items() if v is not None}
     response = client.get(FACES_URL, params, **auth(key))
     assert response.status_code == 200, response.content
     return response.json()
 
 
-def full_sync(client, key: str, limit: int) -> tuple[set[int], str, int]:  # noqa: ANN001
+def full_sync(client, key: str, limit: int) -> tuple[set[int], str, int]:
     """Page through the list as a panel does; returns (ids of faces, last cursor, pages)."""
     ids: set[int] = set()
     body = get_faces(client, key, limit=limit)
@@ -53,7 +53,7 @@ def full_sync(client, key: str, limit: int) -> tuple[set[int], str, int]:  # noq
 
 
 def test_it_pages_through_the_active_residents_of_the_device_community(client, panel, community_a,
-                                                                       community_b) -> None:  # noqa: ANN001
+                                                                       community_b) -> None:
     _device, key = panel
     active = [ResidentFactory(community=community_a) for _ in range(5)]
     ResidentFactory(community=community_a, status=Resident.Status.PENDING)
@@ -66,7 +66,7 @@ def test_it_pages_through_the_active_residents_of_the_device_community(client, p
     assert pages >= 3
 
 
-def test_it_describes_each_face(client, panel, community_a) -> None:  # noqa: ANN001
+def test_it_describes_each_face(client, panel, community_a) -> None:
     _device, key = panel
     resident = ResidentFactory(community=community_a, name="王五", city_owner_id="owner-55")
     resident.photo.save("face.jpg", ContentFile(capture(800, 600)))
@@ -78,7 +78,7 @@ def test_it_describes_each_face(client, panel, community_a) -> None:  # noqa: AN
     assert "idCard" not in face and "phone" not in face  # a panel needs no ID number or phone
 
 
-def test_it_gives_the_changes_since_a_cursor(client, panel, community_a, alice) -> None:  # noqa: ANN001
+def test_it_gives_the_changes_since_a_cursor(client, panel, community_a, alice) -> None:
     _device, key = panel
     # Created before the others, so the full sync (active only) passes it: a pending person is
     # otherwise listed as removed (harmless: a panel forgets someone it never had).
@@ -116,7 +116,7 @@ def test_it_gives_the_changes_since_a_cursor(client, panel, community_a, alice) 
     assert get_faces(client, key, updated["cursor"])["faces"] == []
 
 
-def test_it_pages_changes_mixing_updates_and_deletions(client, panel, community_a) -> None:  # noqa: ANN001
+def test_it_pages_changes_mixing_updates_and_deletions(client, panel, community_a) -> None:
     _device, key = panel
     residents = [ResidentFactory(community=community_a) for _ in range(6)]
     _ids, cursor, _pages = full_sync(client, key, limit=100)
@@ -135,7 +135,7 @@ def test_it_pages_changes_mixing_updates_and_deletions(client, panel, community_
     assert sorted(seen_faces) == sorted(r.pk for r in residents[3:])
 
 
-def test_it_holds_back_changes_younger_than_the_settle_window(client, panel, community_a, settings) -> None:  # noqa: ANN001
+def test_it_holds_back_changes_younger_than_the_settle_window(client, panel, community_a, settings) -> None:
     _device, key = panel
     settings.DEVICE_FACE_LIST_SETTLE_SECONDS = 60
     ResidentFactory(community=community_a)
@@ -145,7 +145,7 @@ def test_it_holds_back_changes_younger_than_the_settle_window(client, panel, com
     assert len(get_faces(client, key, body["cursor"])["faces"]) == 1
 
 
-def test_it_serves_photos_to_the_community_panels_only(client, panel, community_a, community_b) -> None:  # noqa: ANN001
+def test_it_serves_photos_to_the_community_panels_only(client, panel, community_a, community_b) -> None:
     _device, key = panel
     _other, other_key = make_device(community_b, MonitoringPoint.Kind.FACE_PANEL)
     _camera, camera_key = make_device(community_a, MonitoringPoint.Kind.VEHICLE_SNAPSHOT)
@@ -162,7 +162,7 @@ def test_it_serves_photos_to_the_community_panels_only(client, panel, community_
     assert client.get(url, **auth(key)).status_code == 404
 
 
-def test_it_refuses_bad_cursors_and_other_devices(client, panel, community_a) -> None:  # noqa: ANN001
+def test_it_refuses_bad_cursors_and_other_devices(client, panel, community_a) -> None:
     _device, key = panel
     response = client.get(FACES_URL, {"since": "garbage!"}, **auth(key))
     assert response.status_code == 400 and "cursor" in response.json()["detail"]
@@ -172,7 +172,7 @@ def test_it_refuses_bad_cursors_and_other_devices(client, panel, community_a) ->
     assert client.get(FACES_URL).status_code == 401
 
 
-def test_it_tells_panels_about_residents_the_expiry_sweep_expired(client, panel, community_a) -> None:  # noqa: ANN001
+def test_it_tells_panels_about_residents_the_expiry_sweep_expired(client, panel, community_a) -> None:
     _device, key = panel
     visitor = ResidentFactory(community=community_a, valid_until=timezone.now() + timedelta(hours=1))
     ids, cursor, _pages = full_sync(client, key, limit=100)
@@ -183,7 +183,7 @@ def test_it_tells_panels_about_residents_the_expiry_sweep_expired(client, panel,
 
 
 def test_it_moves_the_cursor_of_a_quiet_community_and_refuses_one_too_old(client, panel, community_a,
-                                                                          settings) -> None:  # noqa: ANN001
+                                                                          settings) -> None:
     _device, key = panel
     ResidentFactory(community=community_a)
     first = get_faces(client, key)
@@ -196,7 +196,7 @@ def test_it_moves_the_cursor_of_a_quiet_community_and_refuses_one_too_old(client
     assert client.get(FACES_URL, {"since": old}, **auth(key)).status_code == 200
 
 
-def test_it_purges_old_tombstones(community_a) -> None:  # noqa: ANN001
+def test_it_purges_old_tombstones(community_a) -> None:
     resident = ResidentFactory(community=community_a)
     recent_pk = resident.pk
     resident.delete()
@@ -205,7 +205,7 @@ def test_it_purges_old_tombstones(community_a) -> None:  # noqa: ANN001
     assert list(FaceTombstone.objects.values_list("resident_id", flat=True)) == [recent_pk]
 
 
-def test_it_never_moves_a_cursor_backwards(client, panel, community_a, settings) -> None:  # noqa: ANN001
+def test_it_never_moves_a_cursor_backwards(client, panel, community_a, settings) -> None:
     _device, key = panel
     ResidentFactory(community=community_a)
     cursor = get_faces(client, key)["cursor"]
@@ -215,7 +215,7 @@ def test_it_never_moves_a_cursor_backwards(client, panel, community_a, settings)
 
 
 def test_it_keeps_an_active_person_on_the_face_list_through_a_re_application(client, panel, community_a,
-                                                                             gary) -> None:  # noqa: ANN001
+                                                                             gary) -> None:
     from residents import services
     from tests.test_apply_access import payload, post
 

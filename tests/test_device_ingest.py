@@ -34,24 +34,24 @@ CAR_URL = "/api/v1/devices/car-snapshots"
 
 
 @pytest.fixture
-def panel(community_a):  # noqa: ANN001, ANN201
+def panel(community_a):
     return make_device(community_a, MonitoringPoint.Kind.FACE_PANEL, police_point_id="PP-EAST-1",
                        default_direction="in")
 
 
 @pytest.fixture
-def face_camera(community_a):  # noqa: ANN001, ANN201
+def face_camera(community_a):
     return make_device(community_a, MonitoringPoint.Kind.FACE_SNAPSHOT, police_point_id="PP-FACE-1",
                        default_direction="out")
 
 
 @pytest.fixture
-def car_camera(community_a):  # noqa: ANN001, ANN201
+def car_camera(community_a):
     return make_device(community_a, MonitoringPoint.Kind.VEHICLE_SNAPSHOT, police_point_id="PP-CAR-1")
 
 
 @pytest.fixture
-def resident(community_a):  # noqa: ANN001, ANN201
+def resident(community_a):
     return ResidentFactory(community=community_a, city_owner_id="owner-777", name="张三")
 
 
@@ -59,12 +59,12 @@ def now_text(delta: timedelta = timedelta(0)) -> str:
     return (timezone.now() + delta).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def post_json(client, url: str, key: str, body) -> tuple[int, dict]:  # noqa: ANN001
+def post_json(client, url: str, key: str, body) -> tuple[int, dict]:
     response = client.post(url, data=json.dumps(body), content_type="application/json", **auth(key))
     return response.status_code, response.json()
 
 
-def post_multipart(client, url: str, key: str, data: dict) -> tuple[int, dict]:  # noqa: ANN001
+def post_multipart(client, url: str, key: str, data: dict) -> tuple[int, dict]:
     response = client.post(url, data=data, **auth(key))
     return response.status_code, response.json()
 
@@ -94,7 +94,7 @@ def refusal(body: dict, index: int = 0) -> tuple[str, str]:
 
 # --- Pass events -----------------------------------------------------------------------------------
 
-def test_it_accepts_a_pass_event_as_json(client, panel, resident) -> None:  # noqa: ANN001
+def test_it_accepts_a_pass_event_as_json(client, panel, resident) -> None:
     device, key = panel
     status, body = post_json(client, PASS_URL, key, {"person": "owner-777", "time": "2026-11-25 08:30:00",
                                                      "image": capture_b64()})
@@ -120,7 +120,7 @@ def test_it_accepts_a_pass_event_as_json(client, panel, resident) -> None:  # no
     assert device.accepted_count == 1 and device.refused_count == 0 and device.last_seen_at is not None
 
 
-def test_it_accepts_an_array_of_pass_events_by_owner_id_uuid_and_our_id(client, panel, community_a) -> None:  # noqa: ANN001
+def test_it_accepts_an_array_of_pass_events_by_owner_id_uuid_and_our_id(client, panel, community_a) -> None:
     _device, key = panel
     by_owner = ResidentFactory(community=community_a, city_owner_id="owner-1")
     by_uuid = ResidentFactory(community=community_a, city_owner_id=None, init_uuid=Resident.new_init_uuid(),
@@ -145,7 +145,7 @@ def test_it_accepts_an_array_of_pass_events_by_owner_id_uuid_and_our_id(client, 
         check_images_meet(record, images.FACE_PANEL)
 
 
-def test_it_accepts_a_pass_event_as_multipart_with_a_face_crop(client, panel, resident) -> None:  # noqa: ANN001
+def test_it_accepts_a_pass_event_as_multipart_with_a_face_crop(client, panel, resident) -> None:
     _device, key = panel
     crop = SimpleUploadedFile("face.jpg", photos.jpeg_bytes(photos.photo(900, 1100, seed=5)), "image/jpeg")
     status, body = post_multipart(client, PASS_URL, key, {"person": "owner-777", "time": now_text(),
@@ -157,7 +157,7 @@ def test_it_accepts_a_pass_event_as_multipart_with_a_face_crop(client, panel, re
     assert small.height > small.width  # the small image is the portrait face crop
 
 
-def test_it_accepts_an_array_of_pass_events_as_multipart(client, panel, resident) -> None:  # noqa: ANN001
+def test_it_accepts_an_array_of_pass_events_as_multipart(client, panel, resident) -> None:
     _device, key = panel
     status, body = post_multipart(client, PASS_URL, key, {
         "0.person": "owner-777", "0.time": now_text(), "0.image": jpeg_file(),
@@ -168,7 +168,7 @@ def test_it_accepts_an_array_of_pass_events_as_multipart(client, panel, resident
     assert sorted(OutboxRecord.objects.values_list("fields__inout", flat=True)) == ["in", "out"]
 
 
-def test_it_accepts_a_rotated_phone_photo_and_a_png_with_alpha(client, panel, resident) -> None:  # noqa: ANN001
+def test_it_accepts_a_rotated_phone_photo_and_a_png_with_alpha(client, panel, resident) -> None:
     _device, key = panel
     rotated = base64.encodebytes(photos.rotated_phone_jpeg(1600, 1200)).decode()  # wrapped at 76, as MIME does
     assert "\n" in rotated
@@ -187,7 +187,7 @@ def test_it_accepts_a_rotated_phone_photo_and_a_png_with_alpha(client, panel, re
 
 # --- Face and car snapshots ------------------------------------------------------------------------
 
-def test_it_accepts_a_face_snapshot_as_json(client, face_camera) -> None:  # noqa: ANN001
+def test_it_accepts_a_face_snapshot_as_json(client, face_camera) -> None:
     _device, key = face_camera
     status, body = post_json(client, FACE_URL, key, {
         "passType": 0, "time": "2026-11-25 09:00:00", "images": [capture_b64(), capture_b64(2688, 1520)],
@@ -208,7 +208,7 @@ def test_it_accepts_a_face_snapshot_as_json(client, face_camera) -> None:  # noq
     check_images_meet(record, images.SNAPSHOT)
 
 
-def test_it_accepts_face_snapshots_as_multipart_with_three_images(client, face_camera) -> None:  # noqa: ANN001
+def test_it_accepts_face_snapshots_as_multipart_with_three_images(client, face_camera) -> None:
     _device, key = face_camera
     files = [jpeg_file(f"{n}.jpg", 1920, 1080, seed=n) for n in range(3)]
     status, body = post_multipart(client, FACE_URL, key, {"time": now_text(), "images": files})
@@ -220,7 +220,7 @@ def test_it_accepts_face_snapshots_as_multipart_with_three_images(client, face_c
     check_images_meet(record, images.SNAPSHOT)
 
 
-def test_it_accepts_car_snapshots_as_a_json_array(client, car_camera) -> None:  # noqa: ANN001
+def test_it_accepts_car_snapshots_as_a_json_array(client, car_camera) -> None:
     _device, key = car_camera
     status, body = post_json(client, CAR_URL, key, [
         {"plate": "川A12345", "plateType": "02", "passType": 0, "time": now_text(), "images": [capture_b64()]},
@@ -239,7 +239,7 @@ def test_it_accepts_car_snapshots_as_a_json_array(client, car_camera) -> None:  
                                                                                        "川A1234挂"]
 
 
-def test_it_stores_the_plate_type_as_the_tables_code(client, car_camera) -> None:  # noqa: ANN001
+def test_it_stores_the_plate_type_as_the_tables_code(client, car_camera) -> None:
     _device, key = car_camera
     status, body = post_multipart(client, CAR_URL, key, {"plate": "川a 12345", "plateType": "2", "passType": "0",
                                                          "time": now_text(), "images": [jpeg_file()]})
@@ -250,7 +250,7 @@ def test_it_stores_the_plate_type_as_the_tables_code(client, car_camera) -> None
 
 # --- Bad requests: refused as a whole ---------------------------------------------------------------
 
-def test_it_refuses_requests_without_a_valid_key(client, panel, resident) -> None:  # noqa: ANN001
+def test_it_refuses_requests_without_a_valid_key(client, panel, resident) -> None:
     device, key = panel
     good = {"person": "owner-777", "time": now_text(), "image": capture_b64()}
     response = client.post(PASS_URL, data=json.dumps(good), content_type="application/json")
@@ -264,7 +264,7 @@ def test_it_refuses_requests_without_a_valid_key(client, panel, resident) -> Non
     assert not DeviceEvent.objects.exists() and not OutboxRecord.objects.exists()
 
 
-def test_it_refuses_events_of_another_kind_of_device(client, car_camera, resident) -> None:  # noqa: ANN001
+def test_it_refuses_events_of_another_kind_of_device(client, car_camera, resident) -> None:
     _device, key = car_camera
     status, body = post_json(client, PASS_URL, key, {"person": "owner-777", "time": now_text(),
                                                      "image": capture_b64()})
@@ -280,7 +280,7 @@ def test_it_refuses_events_of_another_kind_of_device(client, car_camera, residen
     ("just a string", None, "event object or an array"),
     ([{}] * 101, None, "At most 100 events"),
 ])
-def test_it_refuses_malformed_bodies(client, panel, body, raw, message) -> None:  # noqa: ANN001
+def test_it_refuses_malformed_bodies(client, panel, body, raw, message) -> None:
     _device, key = panel
     data = raw if raw is not None else json.dumps(body)
     response = client.post(PASS_URL, data=data, content_type="application/json", **auth(key))
@@ -288,7 +288,7 @@ def test_it_refuses_malformed_bodies(client, panel, body, raw, message) -> None:
     assert not DeviceEvent.objects.exists()
 
 
-def test_it_refuses_a_multipart_body_mixing_plain_and_indexed_fields(client, panel, resident) -> None:  # noqa: ANN001
+def test_it_refuses_a_multipart_body_mixing_plain_and_indexed_fields(client, panel, resident) -> None:
     _device, key = panel
     status, body = post_multipart(client, PASS_URL, key, {"person": "owner-777", "0.time": now_text()})
     assert status == 400 and "not both" in body["detail"]
@@ -296,7 +296,7 @@ def test_it_refuses_a_multipart_body_mixing_plain_and_indexed_fields(client, pan
 
 # --- Bad events: refused one by one, with the field and the reason ------------------------------------
 
-def bad_pass_events(community_b) -> list[tuple[dict, str, str]]:  # noqa: ANN001
+def bad_pass_events(community_b) -> list[tuple[dict, str, str]]:
     """(event, refused field, words of the reason)."""
     stranger = ResidentFactory(community=community_b, city_owner_id="owner-of-b")
     good = {"person": "owner-777", "time": now_text(), "image": capture_b64()}
@@ -327,7 +327,7 @@ def bad_pass_events(community_b) -> list[tuple[dict, str, str]]:  # noqa: ANN001
     ]
 
 
-def test_it_refuses_bad_pass_events_one_by_one(client, panel, resident, community_b) -> None:  # noqa: ANN001
+def test_it_refuses_bad_pass_events_one_by_one(client, panel, resident, community_b) -> None:
     device, key = panel
     cases = bad_pass_events(community_b)
     events = [event for event, _field, _reason in cases] + [
@@ -345,7 +345,7 @@ def test_it_refuses_bad_pass_events_one_by_one(client, panel, resident, communit
 
 
 @pytest.mark.parametrize("status_name", ["pending", "rejected", "expired"])
-def test_it_refuses_passes_of_residents_who_may_not_pass(client, panel, resident, status_name) -> None:  # noqa: ANN001
+def test_it_refuses_passes_of_residents_who_may_not_pass(client, panel, resident, status_name) -> None:
     _device, key = panel
     Resident.objects.filter(pk=resident.pk).update(status=status_name)
     status, body = post_json(client, PASS_URL, key, {"person": "owner-777", "time": now_text(),
@@ -356,7 +356,7 @@ def test_it_refuses_passes_of_residents_who_may_not_pass(client, panel, resident
     assert not OutboxRecord.objects.exists()
 
 
-def test_it_refuses_a_pass_outside_the_validity_window(client, panel, resident) -> None:  # noqa: ANN001
+def test_it_refuses_a_pass_outside_the_validity_window(client, panel, resident) -> None:
     _device, key = panel
     Resident.objects.filter(pk=resident.pk).update(valid_until=timezone.now() - timedelta(days=1))
     _status, body = post_json(client, PASS_URL, key, {"person": "owner-777", "time": now_text(),
@@ -364,7 +364,7 @@ def test_it_refuses_a_pass_outside_the_validity_window(client, panel, resident) 
     assert refusal(body) == ("person", "the time is outside the resident's validity window")
 
 
-def test_it_takes_the_future_skew_from_the_settings(client, panel, resident, settings) -> None:  # noqa: ANN001
+def test_it_takes_the_future_skew_from_the_settings(client, panel, resident, settings) -> None:
     _device, key = panel
     event = {"person": "owner-777", "time": now_text(timedelta(seconds=120)), "image": capture_b64()}
     assert post_json(client, PASS_URL, key, event)[1]["accepted"] == 1  # default: 300 s tolerated
@@ -374,7 +374,7 @@ def test_it_takes_the_future_skew_from_the_settings(client, panel, resident, set
     assert field == "time" and "at most 30 are tolerated" in reason
 
 
-def test_it_refuses_bad_car_snapshots_one_by_one(client, car_camera) -> None:  # noqa: ANN001
+def test_it_refuses_bad_car_snapshots_one_by_one(client, car_camera) -> None:
     device, key = car_camera
     good = {"plate": "川A12345", "plateType": "02", "passType": 0, "time": now_text(), "images": [capture_b64()]}
     cases = [
@@ -402,7 +402,7 @@ def test_it_refuses_bad_car_snapshots_one_by_one(client, car_camera) -> None:  #
     assert Device.objects.get(pk=device.pk).refused_count == len(cases)
 
 
-def test_it_refuses_bad_face_snapshots(client, face_camera) -> None:  # noqa: ANN001
+def test_it_refuses_bad_face_snapshots(client, face_camera) -> None:
     _device, key = face_camera
     good = {"passType": 1, "time": now_text(), "images": [capture_b64()]}
     cases = [
@@ -422,14 +422,14 @@ def test_it_refuses_bad_face_snapshots(client, face_camera) -> None:  # noqa: AN
     assert not OutboxRecord.objects.exists()
 
 
-def test_it_reports_every_bad_field_of_an_event(client, car_camera) -> None:  # noqa: ANN001
+def test_it_reports_every_bad_field_of_an_event(client, car_camera) -> None:
     _device, key = car_camera
     _status, body = post_json(client, CAR_URL, key, {"plate": "x", "plateType": "99", "time": "soon",
                                                      "images": [capture_b64()]})
     assert {e["field"] for e in body["results"][0]["errors"]} == {"plate", "plateType", "time"}
 
 
-def test_it_answers_in_chinese_unless_asked_otherwise(client, car_camera) -> None:  # noqa: ANN001
+def test_it_answers_in_chinese_unless_asked_otherwise(client, car_camera) -> None:
     _device, key = car_camera
     response = client.post(CAR_URL, data=json.dumps({"plate": "川I12345", "plateType": "02", "time": now_text(),
                                                       "images": [capture_b64()]}),
@@ -438,7 +438,7 @@ def test_it_answers_in_chinese_unless_asked_otherwise(client, car_camera) -> Non
         "plate", "不是有效车牌：省份简称 + 字母 + 5 位字符（新能源车牌 6 位），如 川A12345 或 川AD12345")
 
 
-def test_it_caps_the_size_of_a_request(client, panel, resident, settings) -> None:  # noqa: ANN001
+def test_it_caps_the_size_of_a_request(client, panel, resident, settings) -> None:
     settings.DEVICE_API_MAX_BODY_BYTES = 100_000
     _device, key = panel
     status, body = post_json(client, PASS_URL, key, {"person": "owner-777", "time": now_text(),
@@ -457,7 +457,7 @@ def test_it_accepts_a_json_body_above_djangos_memory_limit_up_to_its_own(client,
     assert response.status_code == 200 and response.json()["accepted"] == 1, response.content[:300]
 
 
-def test_it_answers_in_json_when_a_multipart_body_has_too_many_files(client, panel, resident, settings) -> None:  # noqa: ANN001
+def test_it_answers_in_json_when_a_multipart_body_has_too_many_files(client, panel, resident, settings) -> None:
     settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
     _device, key = panel
     data = {}
@@ -468,7 +468,7 @@ def test_it_answers_in_json_when_a_multipart_body_has_too_many_files(client, pan
     assert not DeviceEvent.objects.exists()
 
 
-def test_it_answers_a_resent_event_with_the_first_answer(client, panel, resident) -> None:  # noqa: ANN001
+def test_it_answers_a_resent_event_with_the_first_answer(client, panel, resident) -> None:
     device, key = panel
     event = {"eventId": "cam7-000123", "person": "owner-777", "time": now_text(), "image": capture_b64()}
     first = post_json(client, PASS_URL, key, event)[1]["results"][0]
@@ -487,7 +487,7 @@ def test_it_answers_a_resent_event_with_the_first_answer(client, panel, resident
 
 def event_of(kind: str, n: int, multipart: bool) -> dict:
     """A good event of each kind; images as files for multipart, base64 for JSON."""
-    def image(width: int = 1920, height: int = 1080):  # noqa: ANN202
+    def image(width: int = 1920, height: int = 1080):
         return jpeg_file(f"{kind}-{n}.jpg", width, height, seed=n) if multipart else capture_b64(width, height, n)
 
     if kind == "pass":
@@ -502,7 +502,7 @@ def event_of(kind: str, n: int, multipart: bool) -> dict:
 @pytest.mark.parametrize("encoding", ["json", "multipart"])
 @pytest.mark.parametrize("kind", ["pass", "face", "car"])
 def test_it_accepts_every_kind_in_every_encoding_and_shape(client, panel, face_camera, car_camera, resident,
-                                                           kind, encoding, shape) -> None:  # noqa: ANN001
+                                                           kind, encoding, shape) -> None:
     url, (_device, key) = {"pass": (PASS_URL, panel), "face": (FACE_URL, face_camera),
                            "car": (CAR_URL, car_camera)}[kind]
     multipart = encoding == "multipart"

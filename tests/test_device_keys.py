@@ -19,7 +19,7 @@ from tests.factories import PointFactory
 FACES_URL = "/api/v1/devices/faces"
 
 
-def works(client, key: str) -> bool:  # noqa: ANN001
+def works(client, key: str) -> bool:
     return client.get(FACES_URL, **auth(key)).status_code == 200
 
 
@@ -27,7 +27,7 @@ def key_on_page(html: str) -> list[str]:
     return re.findall(r'<code class="device-key">([^<]+)</code>', html)
 
 
-def test_it_issues_a_key_from_the_command_and_prints_it_once(client, community_a) -> None:  # noqa: ANN001
+def test_it_issues_a_key_from_the_command_and_prints_it_once(client, community_a) -> None:
     point = PointFactory(community=community_a, police_point_id="PP-9", kind=MonitoringPoint.Kind.FACE_PANEL)
     out, err = io.StringIO(), io.StringIO()
     call_command("issue_device_key", "--community", "CITY-A", "--point", "PP-9", "--name", "HK-01",
@@ -42,14 +42,14 @@ def test_it_issues_a_key_from_the_command_and_prints_it_once(client, community_a
     assert works(client, key)
 
 
-def test_it_refuses_a_point_of_another_community_in_the_command(community_a, community_b) -> None:  # noqa: ANN001
+def test_it_refuses_a_point_of_another_community_in_the_command(community_a, community_b) -> None:
     PointFactory(community=community_b, police_point_id="PP-B")
     with pytest.raises(CommandError, match="no point with policePointId 'PP-B' in community 'CITY-A'"):
         call_command("issue_device_key", "--community", "CITY-A", "--point", "PP-B")
     assert not Device.objects.exists()
 
 
-def test_it_records_the_last_contact(client, community_a) -> None:  # noqa: ANN001
+def test_it_records_the_last_contact(client, community_a) -> None:
     device, key = make_device(community_a)
     assert device.last_seen_at is None
     client.get(FACES_URL, REMOTE_ADDR="10.1.2.3", **auth(key))
@@ -57,7 +57,7 @@ def test_it_records_the_last_contact(client, community_a) -> None:  # noqa: ANN0
     assert device.last_seen_at is not None and device.last_seen_ip == "10.1.2.3"
 
 
-def test_it_shows_the_key_once_when_staff_add_a_device(client, alice, community_a) -> None:  # noqa: ANN001
+def test_it_shows_the_key_once_when_staff_add_a_device(client, alice, community_a) -> None:
     point = PointFactory(community=community_a)
     client.force_login(alice)
     response = client.post("/admin/devices/device/add/", {"point": point.pk, "name": "东门面板"})
@@ -70,7 +70,7 @@ def test_it_shows_the_key_once_when_staff_add_a_device(client, alice, community_
     assert key not in change_page and device.key_prefix in change_page
 
 
-def test_it_revokes_and_reissues_keys_from_the_admin(client, alice, community_a) -> None:  # noqa: ANN001
+def test_it_revokes_and_reissues_keys_from_the_admin(client, alice, community_a) -> None:
     device, old_key = make_device(community_a)
     client.force_login(alice)
     changelist = "/admin/devices/device/"
@@ -87,7 +87,7 @@ def test_it_revokes_and_reissues_keys_from_the_admin(client, alice, community_a)
     assert device.revoked_at is None
 
 
-def test_it_keeps_devices_within_the_staff_communities(client, alice, charlie, community_a) -> None:  # noqa: ANN001
+def test_it_keeps_devices_within_the_staff_communities(client, alice, charlie, community_a) -> None:
     device, _key = make_device(community_a)
     client.force_login(charlie)
     assert str(device) not in client.get("/admin/devices/device/").content.decode()
@@ -102,7 +102,7 @@ def test_it_keeps_devices_within_the_staff_communities(client, alice, charlie, c
     assert device.revoked_at is None
 
 
-def test_it_lists_device_events_to_the_community_staff_only(client, alice, charlie, community_a) -> None:  # noqa: ANN001
+def test_it_lists_device_events_to_the_community_staff_only(client, alice, charlie, community_a) -> None:
     device, _key = make_device(community_a)
     event = DeviceEvent.objects.create(community=community_a, device=device, point=device.point, kind="car",
                                        occurred_at=device.created_at, plate="川A99999")
@@ -113,7 +113,7 @@ def test_it_lists_device_events_to_the_community_staff_only(client, alice, charl
     assert "川A99999" not in client.get("/admin/devices/deviceevent/").content.decode()
 
 
-def test_it_purges_device_events_after_the_retention(community_a, settings) -> None:  # noqa: ANN001
+def test_it_purges_device_events_after_the_retention(community_a, settings) -> None:
     device, _key = make_device(community_a)
     old, recent = (DeviceEvent.objects.create(community=community_a, device=device, point=device.point, kind="car",
                                               occurred_at=device.created_at) for _ in range(2))
@@ -124,7 +124,7 @@ def test_it_purges_device_events_after_the_retention(community_a, settings) -> N
     assert purge_device_events() == 1
 
 
-def test_it_records_the_device_address_behind_a_trusted_proxy(client, community_a, settings) -> None:  # noqa: ANN001
+def test_it_records_the_device_address_behind_a_trusted_proxy(client, community_a, settings) -> None:
     settings.APPLY_ACCESS_TRUSTED_PROXIES = ["127.0.0.1/32"]
     device, key = make_device(community_a)
     client.get(FACES_URL, REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="1.2.3.4, 10.9.8.7", **auth(key))

@@ -27,7 +27,7 @@ def outbox_files() -> set[Path]:
 
 
 @pytest.fixture
-def car_camera(community_a):  # noqa: ANN001, ANN201
+def car_camera(community_a):
     return make_device(community_a, MonitoringPoint.Kind.VEHICLE_SNAPSHOT, police_point_id="PP-CAR-1")
 
 
@@ -36,13 +36,13 @@ def car_event() -> dict:
             "time": timezone.localtime().strftime("%Y-%m-%d %H:%M:%S"), "images": [capture_b64(), capture_b64()]}
 
 
-def post(client, key: str, event: dict):  # noqa: ANN001, ANN201
+def post(client, key: str, event: dict):
     return client.post(CAR_URL, data=json.dumps(event), content_type="application/json", **auth(key))
 
 
 def fail_outbox_row_save(monkeypatch: pytest.MonkeyPatch, written: list) -> None:
     """Inside enqueue_record, after both images are written: the row cannot be saved."""
-    def save(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def save(self, *args, **kwargs):
         written.extend(self.images.values())
         raise DatabaseError("simulated: the outbox row could not be saved")
     monkeypatch.setattr(OutboxRecord, "save", save)
@@ -61,7 +61,7 @@ def fail_after_enqueue(monkeypatch: pytest.MonkeyPatch, written: list) -> None:
     cannot be saved."""
     real = DeviceEvent.save
 
-    def save(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def save(self, *args, **kwargs):
         if "outbox_record" not in (kwargs.get("update_fields") or ()):
             return real(self, *args, **kwargs)
         written.extend(self.outbox_record.images.values())
@@ -81,17 +81,17 @@ FAILURES = [fail_outbox_row_save, fail_after_outbox_row, fail_after_enqueue]
 
 
 @pytest.mark.parametrize("fail", FAILURES, ids=["row-save", "after-row", "after-enqueue"])
-def test_it_deletes_the_images_written_when_the_transaction_rolls_back(client, car_camera, monkeypatch, fail) -> None:  # noqa: ANN001
+def test_it_deletes_the_images_written_when_the_transaction_rolls_back(client, car_camera, monkeypatch, fail) -> None:
     check_rollback_leaves_no_file(client, car_camera, monkeypatch, fail)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_deletes_the_images_written_when_the_commit_fails(client, car_camera, monkeypatch) -> None:  # noqa: ANN001
+def test_it_deletes_the_images_written_when_the_commit_fails(client, car_camera, monkeypatch) -> None:
     # A real transaction (not the test's savepoint), so that the device event's block is the one that commits.
     check_rollback_leaves_no_file(client, car_camera, monkeypatch, fail_at_commit)
 
 
-def check_rollback_leaves_no_file(client, car_camera, monkeypatch, fail) -> None:  # noqa: ANN001
+def check_rollback_leaves_no_file(client, car_camera, monkeypatch, fail) -> None:
     _device, key = car_camera
     before = outbox_files()
     written: list[str] = []

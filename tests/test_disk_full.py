@@ -28,17 +28,17 @@ def outbox_files() -> list[Path]:
 
 
 @pytest.fixture
-def car_camera(community_a):  # noqa: ANN001, ANN201
+def car_camera(community_a):
     return make_device(community_a, MonitoringPoint.Kind.VEHICLE_SNAPSHOT, police_point_id="PP-CAR-1")
 
 
-def post(client, key: str, event: dict) -> dict:  # noqa: ANN001
+def post(client, key: str, event: dict) -> dict:
     response = client.post(CAR_URL, data=json.dumps(event), content_type="application/json", **auth(key))
     assert response.status_code == 200, response.content
     return response.json()
 
 
-def test_it_refuses_an_event_whose_images_cannot_be_written_and_keeps_nothing_of_it(client, car_camera) -> None:  # noqa: ANN001
+def test_it_refuses_an_event_whose_images_cannot_be_written_and_keeps_nothing_of_it(client, car_camera) -> None:
     _device, key = car_camera
     event = {"plate": "川A12345", "plateType": "02", "passType": 0, "eventId": "cam-1",
              "time": timezone.localtime().strftime("%Y-%m-%d %H:%M:%S"), "images": [capture_b64(), capture_b64()]}
@@ -46,7 +46,7 @@ def test_it_refuses_an_event_whose_images_cannot_be_written_and_keeps_nothing_of
     real_save = FileSystemStorage._save
     calls = []
 
-    def save_then_full(storage, name, content):  # noqa: ANN001, ANN202
+    def save_then_full(storage, name, content):
         calls.append(name)
         if len(calls) == 1:
             return real_save(storage, name, content)  # the first image fits, the second does not

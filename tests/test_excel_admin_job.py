@@ -19,7 +19,7 @@ from tests.factories import BuildingFactory, RoomFactory, make_id_card
 
 
 @pytest.fixture
-def rooms(community_a):  # noqa: ANN001, ANN201
+def rooms(community_a):
     building = BuildingFactory(community=community_a, number="1")
     return [RoomFactory(building=building, unit="1", floor="3", number=f"0{n}") for n in range(1, 4)]
 
@@ -37,7 +37,7 @@ def people_book(path: Path, count: int, *, bad_every: int = 0) -> Path:
     return path
 
 
-def wait_for(client, job: ImportJob, statuses: set[str], timeout: float = 90) -> dict:  # noqa: ANN001
+def wait_for(client, job: ImportJob, statuses: set[str], timeout: float = 90) -> dict:
     seen = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -50,7 +50,7 @@ def wait_for(client, job: ImportJob, statuses: set[str], timeout: float = 90) ->
     raise AssertionError(f"job stayed {progress['status']}: {progress}")
 
 
-def upload(client, community, path: Path, **extra) -> ImportJob:  # noqa: ANN001, ANN003
+def upload(client, community, path: Path, **extra) -> ImportJob:
     response = client.post(reverse("admin:residents_importjob_upload"), {
         "community": community.pk, "file": SimpleUploadedFile(path.name, path.read_bytes()), **extra})
     assert response.status_code == 302, response.content.decode()[-2000:]
@@ -58,7 +58,7 @@ def upload(client, community, path: Path, **extra) -> ImportJob:  # noqa: ANN001
 
 
 def test_it_checks_then_writes_after_confirmation(client, alice, community_a, rooms, celery_worker,
-                                                  tmp_path: Path) -> None:  # noqa: ANN001
+                                                  tmp_path: Path) -> None:
     client.force_login(alice)
     job = upload(client, community_a, people_book(tmp_path / "people.xlsx", 1200, bad_every=100))
     # Kept outside MEDIA_ROOT (published by the development server): it holds ID numbers in clear.
@@ -90,7 +90,7 @@ def test_it_checks_then_writes_after_confirmation(client, alice, community_a, ro
     assert job.status == "done"
 
 
-def test_it_cancels_a_running_check(client, alice, community_a, rooms, celery_worker, tmp_path: Path) -> None:  # noqa: ANN001
+def test_it_cancels_a_running_check(client, alice, community_a, rooms, celery_worker, tmp_path: Path) -> None:
     client.force_login(alice)
     job = upload(client, community_a, people_book(tmp_path / "big.xlsx", 40000))
     deadline = time.monotonic() + 60
@@ -104,7 +104,7 @@ def test_it_cancels_a_running_check(client, alice, community_a, rooms, celery_wo
 
 @pytest.mark.django_db
 def test_it_scopes_every_page_to_the_users_communities(client, alice, charlie, community_a, community_b,
-                                                       tmp_path: Path) -> None:  # noqa: ANN001
+                                                       tmp_path: Path) -> None:
     client.force_login(alice)
     job = upload(client, community_a, people_book(tmp_path / "a.xlsx", 3))
     client.force_login(charlie)
@@ -123,7 +123,7 @@ def test_it_scopes_every_page_to_the_users_communities(client, alice, charlie, c
 
 
 @pytest.mark.django_db
-def test_it_refuses_xls_and_csv_uploads_with_a_message(client, alice, community_a) -> None:  # noqa: ANN001
+def test_it_refuses_xls_and_csv_uploads_with_a_message(client, alice, community_a) -> None:
     client.force_login(alice)
     for name in ("people.xls", "people.csv"):
         response = client.post(reverse("admin:residents_importjob_upload"), {
@@ -133,7 +133,7 @@ def test_it_refuses_xls_and_csv_uploads_with_a_message(client, alice, community_
 
 
 @pytest.mark.django_db
-def test_it_offers_templates_and_exports_per_community(client, alice, community_a) -> None:  # noqa: ANN001
+def test_it_offers_templates_and_exports_per_community(client, alice, community_a) -> None:
     client.force_login(alice)
     page = client.get(reverse("admin:residents_importjob_exports")).content.decode()
     assert f'id="export-package-{community_a.pk}"' in page
@@ -143,7 +143,7 @@ def test_it_offers_templates_and_exports_per_community(client, alice, community_
 
 
 @pytest.mark.django_db
-def test_it_exports_pass_records_of_the_dates_asked(client, alice, community_a) -> None:  # noqa: ANN001
+def test_it_exports_pass_records_of_the_dates_asked(client, alice, community_a) -> None:
     from residents.models import ExportLog
 
     client.force_login(alice)
@@ -156,7 +156,7 @@ def test_it_exports_pass_records_of_the_dates_asked(client, alice, community_a) 
 
 
 @pytest.mark.django_db
-def test_it_cancels_a_job_whose_worker_died(client, alice, community_a, tmp_path: Path) -> None:  # noqa: ANN001
+def test_it_cancels_a_job_whose_worker_died(client, alice, community_a, tmp_path: Path) -> None:
     import datetime as dt
 
     from django.utils import timezone
@@ -177,7 +177,7 @@ def test_it_cancels_a_job_whose_worker_died(client, alice, community_a, tmp_path
 
 
 @pytest.mark.django_db
-def test_it_imports_point_names_from_the_admin_page(client, alice, community_a, community_b, tmp_path: Path) -> None:  # noqa: ANN001
+def test_it_imports_point_names_from_the_admin_page(client, alice, community_a, community_b, tmp_path: Path) -> None:
     from tests.excel_books import Sheet, write_xlsx
     from tests.factories import PointFactory
 
@@ -201,7 +201,7 @@ def test_it_imports_point_names_from_the_admin_page(client, alice, community_a, 
 
 @pytest.mark.django_db
 def test_it_deletes_import_files_after_the_retention_period(client, alice, community_a, tmp_path: Path,
-                                                            settings) -> None:  # noqa: ANN001
+                                                            settings) -> None:
     import datetime as dt
 
     from django.utils import timezone
@@ -224,7 +224,7 @@ def test_it_deletes_import_files_after_the_retention_period(client, alice, commu
 
 
 @pytest.mark.django_db
-def test_it_fails_a_job_with_the_reason_when_the_file_cannot_be_read(client, alice, community_a) -> None:  # noqa: ANN001
+def test_it_fails_a_job_with_the_reason_when_the_file_cannot_be_read(client, alice, community_a) -> None:
     from residents.excel.tasks import run_import_job
 
     client.force_login(alice)

@@ -22,13 +22,13 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def english():  # noqa: ANN201
+def english():
     with translation.override("en"):
         yield
 
 
 @pytest.fixture
-def rooms(community_a):  # noqa: ANN001, ANN201
+def rooms(community_a):
     building = BuildingFactory(community=community_a, number="1")
     return [RoomFactory(building=building, unit="1", floor="3", number=f"0{n}") for n in range(1, 4)]
 
@@ -151,7 +151,7 @@ def test_it_keeps_a_uuid_given_in_the_file(community_a, rooms, tmp_path: Path) -
 
 
 def test_it_writes_in_batches_with_a_bounded_number_of_queries(community_a, rooms, tmp_path: Path,
-                                                               django_assert_max_num_queries) -> None:  # noqa: ANN001
+                                                               django_assert_max_num_queries) -> None:
     rows = [HEADER] + [person(100 + n, room=f"0{1 + n % 3}") for n in range(300)]
     book = write_xlsx(tmp_path / "many.xlsx", [Sheet("人员信息", rows)])
     # 3 lookups + per batch of 100: savepoint, 2 bulk inserts (and SQLite's batch splitting) -> far below 1/row.
@@ -200,7 +200,7 @@ def test_it_explains_files_it_cannot_read(community_a, tmp_path: Path, name: str
         check_file_name(name)
 
 
-def test_it_refuses_a_renamed_file_and_zip_bombs_before_parsing(community_a, tmp_path: Path, settings) -> None:  # noqa: ANN001
+def test_it_refuses_a_renamed_file_and_zip_bombs_before_parsing(community_a, tmp_path: Path, settings) -> None:
     fake = tmp_path / "renamed.xlsx"
     fake.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 an old .xls")
     with pytest.raises(WorkbookError, match=r"not a valid \.xlsx"):
@@ -237,7 +237,7 @@ def test_it_refuses_xml_entity_bombs(community_a, tmp_path: Path) -> None:
         run_import(bomb, community_a, commit=False)
 
 
-def test_it_caps_the_number_of_rows(community_a, rooms, tmp_path: Path, settings) -> None:  # noqa: ANN001
+def test_it_caps_the_number_of_rows(community_a, rooms, tmp_path: Path, settings) -> None:
     settings.EXCEL_MAX_ROWS = 5
     book = write_xlsx(tmp_path / "cap.xlsx", [Sheet("人员信息", [HEADER] + [person(70 + n) for n in range(6)])])
     with pytest.raises(WorkbookError, match="more than 5 rows"):

@@ -26,18 +26,18 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def english():  # noqa: ANN201
+def english():
     with translation.override("en"):
         yield
 
 
 @pytest.fixture
-def rooms(community_a):  # noqa: ANN001, ANN201
+def rooms(community_a):
     building = BuildingFactory(community=community_a, number="1")
     return [RoomFactory(building=building, unit="1", floor="3", number=f"0{n}") for n in range(1, 4)]
 
 
-def initialised(community, rooms, n: int) -> list[Resident]:  # noqa: ANN001
+def initialised(community, rooms, n: int) -> list[Resident]:
     """People of a retrofit community: no city ownerId, a UUID each."""
     return [ResidentFactory(community=community, room=rooms[i % len(rooms)], city_owner_id=None,
                             init_uuid=Resident.new_init_uuid(), id_card=make_id_card(200 + i),
@@ -207,7 +207,7 @@ def test_it_exports_the_pass_records_of_a_date_range(community_a, community_b, r
     point = PointFactory(community=community_a, police_point_id="PP-1", number="东门")
     person = initialised(community_a, rooms, 1)[0]
 
-    def event(day: int, hour: int, community=community_a, kind="pass", resident_id=person.pk) -> DeviceEvent:  # noqa: ANN001
+    def event(day: int, hour: int, community=community_a, kind="pass", resident_id=person.pk) -> DeviceEvent:
         at = timezone.make_aware(dt.datetime(2026, 11, day, hour, 0))
         return DeviceEvent.objects.create(community=community, point=point, kind=kind, occurred_at=at,
                                           resident_id=resident_id, direction="in")

@@ -20,13 +20,13 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def english():  # noqa: ANN201
+def english():
     with translation.override("en"):
         yield
 
 
 @pytest.fixture
-def rooms(community_a):  # noqa: ANN001, ANN201
+def rooms(community_a):
     building = BuildingFactory(community=community_a, number="1")
     return [RoomFactory(building=building, unit="1", floor="3", number=f"0{n}") for n in range(1, 4)]
 
@@ -96,7 +96,7 @@ def test_it_explains_a_zip_without_exactly_one_workbook(community_a, tmp_path: P
             run_import(upload, community_a, commit=False, name="z.zip")
 
 
-def test_it_refuses_a_zip_that_would_unpack_too_far(community_a, tmp_path: Path, settings) -> None:  # noqa: ANN001
+def test_it_refuses_a_zip_that_would_unpack_too_far(community_a, tmp_path: Path, settings) -> None:
     book = write_xlsx(tmp_path / "people.xlsx", [Sheet("人员信息", [HEADER, row(1)])])
     upload = make_zip(tmp_path / "big.zip", book, {"1.jpg": b"\0" * (3 * 2**20)})
     settings.EXCEL_MAX_ZIP_UNCOMPRESSED_BYTES = 2**20

@@ -23,17 +23,17 @@ PASSWORD = "password-for-tests-1"
 
 
 @pytest.fixture
-def pending_a(community_a):  # noqa: ANN001, ANN201
+def pending_a(community_a):
     return ResidentFactory(community=community_a, name="王五", status=Resident.Status.PENDING, ywlsh="YW-A1",
                            city_owner_id="OWNER-A1", id_card="510104199001011236", phone="13811112222")
 
 
 @pytest.fixture
-def pending_b(community_b):  # noqa: ANN001, ANN201
+def pending_b(community_b):
     return ResidentFactory(community=community_b, name="赵六", status=Resident.Status.PENDING, ywlsh="YW-B1")
 
 
-def logged_in(user) -> Client:  # noqa: ANN001
+def logged_in(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
@@ -41,7 +41,7 @@ def logged_in(user) -> Client:  # noqa: ANN001
 
 # --- login ----------------------------------------------------------------------------------------
 
-def test_it_logs_a_guard_in_with_phone_and_password(gary) -> None:  # noqa: ANN001
+def test_it_logs_a_guard_in_with_phone_and_password(gary) -> None:
     client = Client()
     page = client.get("/guard/login/")
     assert page.status_code == 200 and "门卫登录" in page.content.decode() and "手机号" in page.content.decode()
@@ -50,13 +50,13 @@ def test_it_logs_a_guard_in_with_phone_and_password(gary) -> None:  # noqa: ANN0
     assert client.get("/guard/").status_code == 200
 
 
-def test_it_refuses_a_wrong_password(gary) -> None:  # noqa: ANN001
+def test_it_refuses_a_wrong_password(gary) -> None:
     response = Client().post("/guard/login/", {"username": "13900000001", "password": "wrong"})
     assert response.status_code == 200 and "_auth_user_id" not in response.client.session
 
 
 @override_settings(GUARD_LOGIN_MAX_FAILURES=3)
-def test_it_locks_the_login_after_repeated_failures(gary) -> None:  # noqa: ANN001
+def test_it_locks_the_login_after_repeated_failures(gary) -> None:
     cache.clear()
     client = Client()
     for _ in range(3):
@@ -70,17 +70,17 @@ def test_it_locks_the_login_after_repeated_failures(gary) -> None:  # noqa: ANN0
     cache.clear()
 
 
-def test_it_keeps_guards_out_of_the_admin(gary) -> None:  # noqa: ANN001
+def test_it_keeps_guards_out_of_the_admin(gary) -> None:
     response = logged_in(gary).get("/admin/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 
-def test_it_sends_anonymous_visitors_to_the_guard_login(db) -> None:  # noqa: ANN001
+def test_it_sends_anonymous_visitors_to_the_guard_login(db) -> None:
     response = Client().get("/guard/")
     assert response.status_code == 302 and response["Location"].startswith("/guard/login/")
 
 
-def test_it_refuses_users_with_no_community(db) -> None:  # noqa: ANN001
+def test_it_refuses_users_with_no_community(db) -> None:
     nobody = UserFactory(username="nobody", is_staff=False)
     assert logged_in(nobody).get("/guard/").status_code == 403
 
@@ -88,7 +88,7 @@ def test_it_refuses_users_with_no_community(db) -> None:  # noqa: ANN001
 # --- the queue ------------------------------------------------------------------------------------
 
 def test_it_lists_the_pending_people_of_the_guards_community_newest_first(
-        gary, community_a, pending_a, pending_b) -> None:  # noqa: ANN001
+        gary, community_a, pending_a, pending_b) -> None:
     newer = ResidentFactory(community=community_a, name="孙七", status=Resident.Status.PENDING,
                             person_type=PersonType.VISITOR,
                             valid_until=timezone.now() + dt.timedelta(days=1))
@@ -104,13 +104,13 @@ def test_it_lists_the_pending_people_of_the_guards_community_newest_first(
     assert f'data-testid="approve-{newer.pk}"' in html
 
 
-def test_it_shows_an_empty_queue(gary) -> None:  # noqa: ANN001
+def test_it_shows_an_empty_queue(gary) -> None:
     assert "暂无待审核人员" in logged_in(gary).get("/guard/").content.decode()
 
 
 # --- approve and reject ------------------------------------------------------------------------------
 
-def test_it_approves_in_one_tap_and_records_who(gary, pending_a) -> None:  # noqa: ANN001
+def test_it_approves_in_one_tap_and_records_who(gary, pending_a) -> None:
     response = logged_in(gary).post(f"/guard/{pending_a.pk}/approve/", follow=True)
     assert "已通过 王五" in response.content.decode()
     pending_a.refresh_from_db()
@@ -120,14 +120,14 @@ def test_it_approves_in_one_tap_and_records_who(gary, pending_a) -> None:  # noq
     assert not OutboxRecord.objects.exists()  # the community has no callback URL
 
 
-def test_it_requires_a_reason_to_reject(gary, pending_a) -> None:  # noqa: ANN001
+def test_it_requires_a_reason_to_reject(gary, pending_a) -> None:
     response = logged_in(gary).post(f"/guard/{pending_a.pk}/reject/", {"reason": "  "}, follow=True)
     assert "驳回 王五 须填写原因" in response.content.decode()
     pending_a.refresh_from_db()
     assert pending_a.status == Resident.Status.PENDING and not pending_a.changes.exists()
 
 
-def test_it_rejects_with_a_reason_and_queues_the_callback(gary, community_a, pending_a) -> None:  # noqa: ANN001
+def test_it_rejects_with_a_reason_and_queues_the_callback(gary, community_a, pending_a) -> None:
     community_a.registration_callback_url = "https://callback.example.com/registration"
     community_a.save()
     response = logged_in(gary).post(f"/guard/{pending_a.pk}/reject/", {"reason": "照片不是本人"}, follow=True)
@@ -144,7 +144,7 @@ def test_it_rejects_with_a_reason_and_queues_the_callback(gary, community_a, pen
     assert dt.datetime.strptime(fields["time"], "%Y-%m-%d %H:%M:%S")
 
 
-def test_it_decides_once_when_tapped_twice(gary, bob, community_a, pending_a) -> None:  # noqa: ANN001
+def test_it_decides_once_when_tapped_twice(gary, bob, community_a, pending_a) -> None:
     community_a.registration_callback_url = "https://callback.example.com/registration"
     community_a.save()
     logged_in(gary).post(f"/guard/{pending_a.pk}/approve/")
@@ -155,7 +155,7 @@ def test_it_decides_once_when_tapped_twice(gary, bob, community_a, pending_a) ->
     assert OutboxRecord.objects.get().fields["result"] == "approved"
 
 
-def test_it_shows_the_history_on_the_person(gary, pending_a) -> None:  # noqa: ANN001
+def test_it_shows_the_history_on_the_person(gary, pending_a) -> None:
     client = logged_in(gary)
     client.post(f"/guard/{pending_a.pk}/reject/", {"reason": "信息不符"})
     html = client.get(f"/guard/{pending_a.pk}/").content.decode()
@@ -163,13 +163,13 @@ def test_it_shows_the_history_on_the_person(gary, pending_a) -> None:  # noqa: A
     assert "信息不符" in client.get("/guard/").content.decode()  # recently reviewed
 
 
-def test_it_only_accepts_post_for_decisions(gary, pending_a) -> None:  # noqa: ANN001
+def test_it_only_accepts_post_for_decisions(gary, pending_a) -> None:
     assert logged_in(gary).get(f"/guard/{pending_a.pk}/approve/").status_code == 405
 
 
 # --- tenancy ---------------------------------------------------------------------------------------
 
-def test_it_keeps_a_guard_of_a_away_from_people_of_b(gary, pending_b) -> None:  # noqa: ANN001
+def test_it_keeps_a_guard_of_a_away_from_people_of_b(gary, pending_b) -> None:
     client = logged_in(gary)
     assert "赵六" not in client.get("/guard/").content.decode()  # page
     assert client.get(f"/guard/{pending_b.pk}/").status_code == 404  # URL
@@ -180,7 +180,7 @@ def test_it_keeps_a_guard_of_a_away_from_people_of_b(gary, pending_b) -> None:  
     assert pending_b.status == Resident.Status.PENDING and not pending_b.changes.exists()
 
 
-def test_it_keeps_staff_of_b_away_from_people_of_a(charlie, pending_a) -> None:  # noqa: ANN001
+def test_it_keeps_staff_of_b_away_from_people_of_a(charlie, pending_a) -> None:
     client = logged_in(charlie)
     assert "王五" not in client.get("/guard/").content.decode()
     assert client.post(f"/guard/{pending_a.pk}/approve/").status_code == 404
@@ -190,7 +190,7 @@ def test_it_keeps_staff_of_b_away_from_people_of_a(charlie, pending_a) -> None: 
     assert pending_a.status == Resident.Status.PENDING
 
 
-def test_it_keeps_apply_access_calls_of_a_away_from_staff_of_b(charlie, alice, community_a) -> None:  # noqa: ANN001
+def test_it_keeps_apply_access_calls_of_a_away_from_staff_of_b(charlie, alice, community_a) -> None:
     call = ApplyAccessCall.objects.create(community=community_a, ywlsh="YW-SECRET", outcome="stored")
     assert "YW-SECRET" not in logged_in(charlie).get("/admin/residents/applyaccesscall/").content.decode()
     assert logged_in(charlie).get(f"/admin/residents/applyaccesscall/{call.pk}/change/").status_code in (302, 404)
@@ -202,7 +202,7 @@ def test_it_keeps_apply_access_calls_of_a_away_from_staff_of_b(charlie, alice, c
 
 # --- the staff's admin queue ---------------------------------------------------------------------------
 
-def test_it_lets_staff_approve_and_reject_in_bulk(alice, community_a, pending_a, pending_b) -> None:  # noqa: ANN001
+def test_it_lets_staff_approve_and_reject_in_bulk(alice, community_a, pending_a, pending_b) -> None:
     second = ResidentFactory(community=community_a, status=Resident.Status.PENDING)
     third = ResidentFactory(community=community_a, status=Resident.Status.PENDING)
     client = logged_in(alice)
@@ -223,7 +223,7 @@ def test_it_lets_staff_approve_and_reject_in_bulk(alice, community_a, pending_a,
 
 # --- no local review, expiry -------------------------------------------------------------------------
 
-def test_it_expires_people_whose_validity_ended(community_a) -> None:  # noqa: ANN001
+def test_it_expires_people_whose_validity_ended(community_a) -> None:
     now = timezone.now()
     visitor = ResidentFactory(community=community_a, person_type=PersonType.VISITOR,
                               valid_until=now - dt.timedelta(minutes=1))
@@ -245,7 +245,7 @@ def test_it_expires_people_whose_validity_ended(community_a) -> None:  # noqa: A
     assert tasks.expire_residents()["expired"] == 0  # nothing twice
 
 
-def test_it_shows_expiry_on_the_person(gary, community_a) -> None:  # noqa: ANN001
+def test_it_shows_expiry_on_the_person(gary, community_a) -> None:
     visitor = ResidentFactory(community=community_a, person_type=PersonType.VISITOR,
                               valid_until=timezone.now() - dt.timedelta(minutes=1))
     services.expire_residents()
@@ -253,7 +253,7 @@ def test_it_shows_expiry_on_the_person(gary, community_a) -> None:  # noqa: ANN0
     assert "status-expired" in html and "已过期" in html and "有效 → 已过期" in html and "系统（有效期已过）" in html
 
 
-def test_it_deletes_stored_calls_after_the_retention(community_a) -> None:  # noqa: ANN001
+def test_it_deletes_stored_calls_after_the_retention(community_a) -> None:
     old = ApplyAccessCall.objects.create(community=community_a, ywlsh="OLD")
     ApplyAccessCall.objects.filter(pk=old.pk).update(
         received_at=timezone.now() - dt.timedelta(days=settings.APPLY_ACCESS_CALL_RETENTION_DAYS + 1))
@@ -263,7 +263,7 @@ def test_it_deletes_stored_calls_after_the_retention(community_a) -> None:  # no
 
 
 def test_it_deletes_photos_of_people_rejected_or_expired_long_ago(
-        community_a, django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+        community_a, django_capture_on_commit_callbacks) -> None:
     from django.core.files.base import ContentFile
 
     def with_photo(status: str, days_ago: int) -> Resident:
@@ -297,7 +297,7 @@ def test_it_runs_the_expiry_on_the_beat() -> None:
 # --- a re-application of an active person: a change to review (issue 12, item 7) ------------------
 
 @pytest.fixture
-def changed_a(community_a, gary):  # noqa: ANN001, ANN201
+def changed_a(community_a, gary):
     """An active person of A with a pending re-application (new name and phone, same ID number)."""
     resident = ResidentFactory(community=community_a, name="王五", status=Resident.Status.ACTIVE, ywlsh="YW-A1",
                                city_owner_id="OWNER-A1", id_card="510104199001011236", phone="13811112222",
@@ -311,13 +311,13 @@ def changed_a(community_a, gary):  # noqa: ANN001, ANN201
     return resident
 
 
-def test_it_lists_a_change_of_an_active_person_in_the_queue(gary, changed_a) -> None:  # noqa: ANN001
+def test_it_lists_a_change_of_an_active_person_in_the_queue(gary, changed_a) -> None:
     html = logged_in(gary).get("/guard/").content.decode()
     assert f'data-testid="change-{changed_a.pk}"' in html and "1 项变更待审核" in html
     assert "审核变更" in html
 
 
-def test_it_shows_old_and_new_side_by_side_with_only_changes_highlighted_and_masked(gary, changed_a) -> None:  # noqa: ANN001
+def test_it_shows_old_and_new_side_by_side_with_only_changes_highlighted_and_masked(gary, changed_a) -> None:
     html = logged_in(gary).get(f"/guard/{changed_a.pk}/").content.decode()
     assert "当前（已通过）" in html and "新申请" in html
     assert 'data-testid="changed-name"' in html and 'data-testid="changed-phone"' in html
@@ -328,7 +328,7 @@ def test_it_shows_old_and_new_side_by_side_with_only_changes_highlighted_and_mas
     assert changed_a.masked_phone in html
 
 
-def test_it_approves_a_change_from_the_detail_page(gary, changed_a) -> None:  # noqa: ANN001
+def test_it_approves_a_change_from_the_detail_page(gary, changed_a) -> None:
     proposal = services.pending_proposal(changed_a)
     response = logged_in(gary).post(f"/guard/{changed_a.pk}/approve/", {"proposal": proposal.pk}, follow=True)
     assert "已通过 王五 的变更" in response.content.decode()
@@ -337,7 +337,7 @@ def test_it_approves_a_change_from_the_detail_page(gary, changed_a) -> None:  # 
     assert changed_a.phone == "13999998888" and changed_a.ywlsh == "YW-A2"
 
 
-def test_it_rejects_a_change_and_keeps_the_person_as_approved(gary, changed_a) -> None:  # noqa: ANN001
+def test_it_rejects_a_change_and_keeps_the_person_as_approved(gary, changed_a) -> None:
     proposal = services.pending_proposal(changed_a)
     client = logged_in(gary)
     response = client.post(f"/guard/{changed_a.pk}/reject/", {"proposal": proposal.pk, "reason": ""}, follow=True)
@@ -350,7 +350,7 @@ def test_it_rejects_a_change_and_keeps_the_person_as_approved(gary, changed_a) -
     assert changed_a.phone == "13811112222"
 
 
-def test_it_refuses_a_decision_on_a_change_the_guard_has_not_seen(gary, changed_a) -> None:  # noqa: ANN001
+def test_it_refuses_a_decision_on_a_change_the_guard_has_not_seen(gary, changed_a) -> None:
     seen = services.pending_proposal(changed_a)
     fields = {**seen.fields, "ywlsh": "YW-A3", "name": "李四"}
     with transaction.atomic():
@@ -361,7 +361,7 @@ def test_it_refuses_a_decision_on_a_change_the_guard_has_not_seen(gary, changed_
     assert changed_a.name == "王五"
 
 
-def test_it_keeps_staff_of_b_away_from_changes_of_a(charlie, changed_a) -> None:  # noqa: ANN001
+def test_it_keeps_staff_of_b_away_from_changes_of_a(charlie, changed_a) -> None:
     proposal = services.pending_proposal(changed_a)
     response = logged_in(charlie).post(f"/guard/{changed_a.pk}/approve/", {"proposal": proposal.pk})
     assert response.status_code == 404

@@ -193,7 +193,7 @@ def palette_png_with_transparency(width: int, height: int) -> bytes:
     lambda: photos.png_bytes(photos.photo(1300, 900).convert("LA")),
     lambda: sixteen_bit_png(1300, 900),
 ], ids=["cmyk-jpeg", "grey-jpeg", "palette-png", "palette-png-transparent", "grey-alpha-png", "16-bit-png"])
-def test_it_converts_every_colour_mode_to_rgb_jpeg(make) -> None:  # noqa: ANN001
+def test_it_converts_every_colour_mode_to_rgb_jpeg(make) -> None:
     source = make()
     image = check_meets(images.process(source, images.SNAPSHOT).data, images.SNAPSHOT)
     original = Image.open(io.BytesIO(source))

@@ -225,11 +225,11 @@ def test_it_calls_a_closed_port_temporary(server: PhotoServer) -> None:
 
 
 @override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=["127.0.0.0/8"])
-def test_it_tries_each_checked_address_in_turn(server: PhotoServer, monkeypatch) -> None:  # noqa: ANN001
+def test_it_tries_each_checked_address_in_turn(server: PhotoServer, monkeypatch) -> None:
     # DNS (the unit's edge) answers two addresses; nothing listens on the first (127.0.0.2).
     real = socket.getaddrinfo
 
-    def getaddrinfo(host, port, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def getaddrinfo(host, port, *args, **kwargs):
         if host != "photos.test":  # the connection itself resolves the address literal
             return real(host, port, *args, **kwargs)
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port)) for ip in ("127.0.0.2", "127.0.0.1")]
@@ -239,8 +239,8 @@ def test_it_tries_each_checked_address_in_turn(server: PhotoServer, monkeypatch)
     assert Image.open(io.BytesIO(jpeg)).size == (640, 480)
 
 
-def test_it_refuses_a_name_answering_a_forbidden_address_among_others(monkeypatch) -> None:  # noqa: ANN001
-    def getaddrinfo(host, port, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+def test_it_refuses_a_name_answering_a_forbidden_address_among_others(monkeypatch) -> None:
+    def getaddrinfo(host, port, *args, **kwargs):
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port)) for ip in ("93.184.216.34", "10.0.0.1")]
 
     monkeypatch.setattr(photos.socket, "getaddrinfo", getaddrinfo)
@@ -292,7 +292,7 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[PhotoServer, str]]:
         srv.close()
 
 
-def test_it_fetches_over_https_checking_the_certificate(tls_server) -> None:  # noqa: ANN001
+def test_it_fetches_over_https_checking_the_certificate(tls_server) -> None:
     server, cert = tls_server
     with override_settings(PHOTO_FETCH_ALLOWED_NETWORKS=LOCAL, PHOTO_FETCH_CA_BUNDLE=cert):
         jpeg = photos.fetch_photo(server.url("/ok.jpg", host="localhost"))
@@ -346,7 +346,7 @@ def apply(client: Client, url: str, ywlsh: str, serial: int) -> None:
     assert response.json() == {"code": 1, "message": ""}
 
 
-def wait_for(predicate, timeout: float = 60) -> None:  # noqa: ANN001
+def wait_for(predicate, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -357,7 +357,7 @@ def wait_for(predicate, timeout: float = 60) -> None:  # noqa: ANN001
 
 @pytest.mark.integration
 def test_it_fetches_photos_in_a_worker_and_marks_those_that_never_arrive(
-        transactional_db, community_a, gary, charlie, server: PhotoServer, output_dir: Path) -> None:  # noqa: ANN001
+        transactional_db, community_a, gary, charlie, server: PhotoServer, output_dir: Path) -> None:
     worker = start_worker(output_dir, name="photo-worker", PHOTO_FETCH_ALLOWED_NETWORKS="127.0.0.1/32",
                           PHOTO_FETCH_RETRY_BASE_SECONDS="0.2", PHOTO_FETCH_MAX_RETRIES="2")
     try:
@@ -400,7 +400,7 @@ def test_it_fetches_photos_in_a_worker_and_marks_those_that_never_arrive(
 
 @pytest.mark.integration
 def test_it_applies_calls_while_slow_photo_hosts_hold_the_photo_workers(
-        transactional_db, community_a, server: PhotoServer, output_dir: Path) -> None:  # noqa: ANN001
+        transactional_db, community_a, server: PhotoServer, output_dir: Path) -> None:
     # As deployed: workers for the default queue, and a photo worker. Two trickling photo hosts hold the
     # photo worker's processes; a call accepted afterwards is applied at once all the same.
     photo_env = {"PHOTO_FETCH_ALLOWED_NETWORKS": "127.0.0.1/32", "PHOTO_FETCH_TOTAL_TIMEOUT": "20"}

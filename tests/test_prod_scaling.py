@@ -36,7 +36,7 @@ def can_set_hostname() -> bool:
         return False
 
 
-def start_named_worker(output_dir, sandbox, name: str, *, beat: bool, own_hostname: bool) -> ManagedProcess:  # noqa: ANN001
+def start_named_worker(output_dir, sandbox, name: str, *, beat: bool, own_hostname: bool) -> ManagedProcess:
     celery = [sys.executable, "-m", "celery", "-A", "afxq_portal", "worker", "-l", "INFO", "-c", "2",
               "-n", f"{name}@%h", "-Q", f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.CELERY_PHOTO_QUEUE}"]
     if beat:

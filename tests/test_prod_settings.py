@@ -42,7 +42,7 @@ def test_it_refuses_to_start_in_production_without_a_secret(tmp_path):
 
 
 @pytest.mark.parametrize("production", ["1", "0"])
-def test_it_refuses_to_start_with_a_field_key_that_is_not_a_fernet_key(tmp_path, production: str) -> None:  # noqa: ANN001
+def test_it_refuses_to_start_with_a_field_key_that_is_not_a_fernet_key(tmp_path, production: str) -> None:
     env = production_env(tmp_path, DJANGO_PRODUCTION=production)
     for key in ("a", "change-me-a-fernet-key-or-long-random-string", Fernet.generate_key().decode()[:-2]):
         done = run({**env, "FIELD_ENCRYPTION_KEY": key}, "manage.py", "check")

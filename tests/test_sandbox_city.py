@@ -19,14 +19,14 @@ from uploads.testing import jpeg, when
 pytestmark = pytest.mark.integration
 
 
-def token(sandbox, credentials=("client", "client-secret", "site-user", "site-password")) -> requests.Response:  # noqa: ANN001
+def token(sandbox, credentials=("client", "client-secret", "site-user", "site-password")) -> requests.Response:
     client_id, secret, user, password = credentials
     return requests.post(f"{sandbox.url}/oauth/token", timeout=10, data={
         "grant_type": "password", "client_id": client_id, "client_secret": secret, "username": user,
         "password": password})
 
 
-def upload(sandbox, path: str, records: list, access_token: str) -> requests.Response:  # noqa: ANN001
+def upload(sandbox, path: str, records: list, access_token: str) -> requests.Response:
     return requests.post(f"{sandbox.url}/api/platform/{path}", data=json.dumps(records), timeout=10,
                          headers={"Authorization": f"Bearer {access_token}", "Content-Type": "application/json"})
 
@@ -35,7 +35,7 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def good_pass_record(**changes) -> dict:  # noqa: ANN003
+def good_pass_record(**changes) -> dict:
     record = {"outId": "1", "way": "FACE", "openDate": when(), "communityId": "CITY-A", "type": "USER",
               "userId": "owner-1", "policePointId": "PP-1", "inout": "in", "source": "THIRDPARTY_CLIENT",
               "imageBase64": b64(jpeg(800, 600)), "bigImageBase64": b64(jpeg(800, 600))}

@@ -33,7 +33,7 @@ NAMES = {"a": "甲区住户", "b": "乙区住户"}
 ADMIN_MODEL_VIEWS = ("changelist", "add", "change", "delete", "history")
 
 
-def url_patterns(patterns=None, prefix: str = "", namespace: str | None = None):  # noqa: ANN001, ANN201
+def url_patterns(patterns=None, prefix: str = "", namespace: str | None = None):
     """(key, pattern) for every URL pattern: key = namespaced name, or the pattern when it has none."""
     for entry in get_resolver().url_patterns if patterns is None else patterns:
         if isinstance(entry, URLResolver):
@@ -70,13 +70,13 @@ class World:
 
 
 @pytest.fixture(autouse=True)
-def fast_passwords(settings) -> None:  # noqa: ANN001
+def fast_passwords(settings) -> None:
     # Autouse, so it applies before the personas are created: the production hasher would cost minutes here.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
-def world(settings, community_a, community_b, root, alice, charlie, gary) -> World:  # noqa: ANN001
+def world(settings, community_a, community_b, root, alice, charlie, gary) -> World:
     settings.DEVICE_FACE_LIST_SETTLE_SECONDS = 0  # the face list shows what was just created
     residents, pending, keys = {}, {}, {}
     for tag, community in (("a", community_a), ("b", community_b)):

@@ -42,7 +42,7 @@ KIND_OF = {"/api/v1/devices/face-snapshots": MonitoringPoint.Kind.FACE_SNAPSHOT,
 
 
 @pytest.fixture
-def api_schema():  # noqa: ANN201
+def api_schema():
     return schemathesis.openapi.from_dict(SchemaGenerator().get_schema(request=None, public=True))
 
 
@@ -105,13 +105,13 @@ def test_it_refuses_a_device_event_with_a_nul_character_by_name(client, communit
         ("refused", "bad\\x00name", "the field name contains a NUL character")]
 
 
-def fuzz(operation, mode: GenerationMode, key: str, photo_id: int, base_url: str):  # noqa: ANN001, ANN201
+def fuzz(operation, mode: GenerationMode, key: str, photo_id: int, base_url: str):
     session = requests.Session()
 
     @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
     @given(case=operation.as_strategy(generation_mode=mode), with_key=st.booleans())
-    def call(case, with_key: bool) -> None:  # noqa: ANN001
+    def call(case, with_key: bool) -> None:
         if operation.path.endswith("/photo") and with_key:
             case.path_parameters = {"id": photo_id}
         # Half the calls with a valid key (the endpoint's logic), half with whatever was drawn (auth parsing).
@@ -163,7 +163,7 @@ def hostile(draw: st.DrawFn, base: dict) -> bytes:
     return b"[" * levels + json.dumps(body, ensure_ascii=True).encode() + b"]" * levels
 
 
-def hostile_settings(function):  # noqa: ANN001, ANN201
+def hostile_settings(function):
     return settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
                     suppress_health_check=list(HealthCheck))(function)
 

@@ -25,23 +25,23 @@ CACHE_DOWN = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCach
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache(login_cache):  # noqa: ANN001, ANN201
+def fresh_cache(login_cache):
     return login_cache
 
 
 @pytest.fixture
-def staff(community_a):  # noqa: ANN001, ANN201
+def staff(community_a):
     from tests.factories import MembershipFactory
     return MembershipFactory(user=UserFactory(username="staff"), community=community_a).user
 
 
-def admin_login(client: Client, username: str, password: str):  # noqa: ANN201
+def admin_login(client: Client, username: str, password: str):
     return client.post(reverse("admin:login"), {"username": username, "password": password},
                        REMOTE_ADDR="10.0.0.1", HTTP_ACCEPT_LANGUAGE="zh-hans")
 
 
 @pytest.mark.parametrize("spelling", SPELLINGS)
-def test_it_refuses_every_spelling_of_a_locked_admin_login(staff, settings, spelling: str) -> None:  # noqa: ANN001
+def test_it_refuses_every_spelling_of_a_locked_admin_login(staff, settings, spelling: str) -> None:
     settings.ADMIN_LOGIN_MAX_FAILURES = 5
     client = Client()
     for _ in range(5):
@@ -52,7 +52,7 @@ def test_it_refuses_every_spelling_of_a_locked_admin_login(staff, settings, spel
     assert "_auth_user_id" not in client.session
 
 
-def test_it_counts_wrong_passwords_under_every_spelling_as_one_login(staff, settings) -> None:  # noqa: ANN001
+def test_it_counts_wrong_passwords_under_every_spelling_as_one_login(staff, settings) -> None:
     settings.ADMIN_LOGIN_MAX_FAILURES = len(SPELLINGS)
     client = Client()
     for spelling in SPELLINGS:
@@ -60,7 +60,7 @@ def test_it_counts_wrong_passwords_under_every_spelling_as_one_login(staff, sett
     assert "登录失败次数过多" in admin_login(client, "staff", PASSWORD).content.decode()
 
 
-def test_it_refuses_other_spellings_of_a_locked_guard_phone(gary, settings) -> None:  # noqa: ANN001
+def test_it_refuses_other_spellings_of_a_locked_guard_phone(gary, settings) -> None:
     settings.GUARD_LOGIN_MAX_FAILURES = 3
     client = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
     for spelling in ["13900000001", "１３９００００００01", "139 0000 0001"]:
@@ -71,12 +71,12 @@ def test_it_refuses_other_spellings_of_a_locked_guard_phone(gary, settings) -> N
     assert AuditEvent.objects.filter(kind=AuditEvent.Kind.LOGIN_LOCKED, path="/guard/login/").count() == 3
 
 
-def test_it_logs_a_guard_in_with_the_phone_as_typed_on_a_phone(gary) -> None:  # noqa: ANN001
+def test_it_logs_a_guard_in_with_the_phone_as_typed_on_a_phone(gary) -> None:
     response = Client().post("/guard/login/", {"username": "139 0000 0001", "password": PASSWORD})
     assert response.status_code == 302
 
 
-def test_it_keeps_the_admin_lock_in_force_while_the_cache_is_down(staff, settings, caplog) -> None:  # noqa: ANN001
+def test_it_keeps_the_admin_lock_in_force_while_the_cache_is_down(staff, settings, caplog) -> None:
     settings.ADMIN_LOGIN_MAX_FAILURES = 3
     client = Client()
     with override_settings(CACHES=CACHE_DOWN), caplog.at_level(logging.WARNING, logger="afxq.audit"):
@@ -88,7 +88,7 @@ def test_it_keeps_the_admin_lock_in_force_while_the_cache_is_down(staff, setting
     assert "cache unavailable" in caplog.text
 
 
-def test_it_logs_in_while_the_cache_is_down_and_a_success_resets_the_count(staff, settings) -> None:  # noqa: ANN001
+def test_it_logs_in_while_the_cache_is_down_and_a_success_resets_the_count(staff, settings) -> None:
     settings.ADMIN_LOGIN_MAX_FAILURES = 2
     client = Client()
     with override_settings(CACHES=CACHE_DOWN):
@@ -99,7 +99,7 @@ def test_it_logs_in_while_the_cache_is_down_and_a_success_resets_the_count(staff
         assert admin_login(client, "staff", PASSWORD).status_code == 302  # one failure since the last success
 
 
-def test_it_keeps_the_guard_lock_in_force_while_the_cache_is_down(gary, settings) -> None:  # noqa: ANN001
+def test_it_keeps_the_guard_lock_in_force_while_the_cache_is_down(gary, settings) -> None:
     settings.GUARD_LOGIN_MAX_FAILURES = 2
     client = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
     with override_settings(CACHES=CACHE_DOWN):
@@ -143,7 +143,7 @@ def test_it_masks_json_escaped_digits_in_a_body() -> None:
     assert "1990010" not in summary and "１９９００１０" not in summary and "12345678" not in summary
 
 
-def test_it_masks_an_audit_log_line_for_a_phone_login_with_a_country_code(db, caplog) -> None:  # noqa: ANN001
+def test_it_masks_an_audit_log_line_for_a_phone_login_with_a_country_code(db, caplog) -> None:
     client = Client()
     with caplog.at_level(logging.INFO, logger="afxq.audit"):
         client.post("/guard/login/", {"username": "+8613900000001", "password": "nope"}, REMOTE_ADDR="192.0.2.8")
@@ -153,7 +153,7 @@ def test_it_masks_an_audit_log_line_for_a_phone_login_with_a_country_code(db, ca
     assert "0001" in event.username
 
 
-def test_it_stores_the_summary_of_a_call_masked_and_encrypted(client: Client, community_a) -> None:  # noqa: ANN001
+def test_it_stores_the_summary_of_a_call_masked_and_encrypted(client: Client, community_a) -> None:
     from tests.test_apply_access import ID_CARD, payload, post
 
     full_width = ID_CARD.translate({ord(d): 0xFF10 + int(d) for d in "0123456789"})

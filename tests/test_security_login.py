@@ -16,11 +16,11 @@ PASSWORD = "password-for-tests-1"  # tests.factories.UserFactory
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache(login_cache):  # noqa: ANN001, ANN201
+def fresh_cache(login_cache):
     return login_cache
 
 
-def admin_login(client: Client, username: str, password: str, address: str = "10.0.0.1"):  # noqa: ANN201
+def admin_login(client: Client, username: str, password: str, address: str = "10.0.0.1"):
     return client.post(reverse("admin:login"), {"username": username, "password": password},
                        REMOTE_ADDR=address, HTTP_ACCEPT_LANGUAGE="zh-hans")
 

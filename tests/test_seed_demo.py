@@ -11,7 +11,7 @@ from communities.management.commands.seed_demo import DEMO_CITY_ID, DEMO_PASSWOR
 from communities.models import Community, Room
 
 
-def test_it_seeds_the_demo_once(db):  # noqa: ANN001
+def test_it_seeds_the_demo_once(db):
     call_command("seed_demo", stdout=StringIO())
     out = StringIO()
     call_command("seed_demo", stdout=out)
@@ -26,7 +26,7 @@ def test_it_seeds_the_demo_once(db):  # noqa: ANN001
     assert community.guards.get().user.username == "13900000000"
 
 
-def test_it_lets_the_demo_staff_log_in_and_see_the_demo_in_chinese(db):  # noqa: ANN001
+def test_it_lets_the_demo_staff_log_in_and_see_the_demo_in_chinese(db):
     call_command("seed_demo", stdout=StringIO())
     client = Client()
     assert client.login(username="staff", password=DEMO_PASSWORDS["staff"])

@@ -145,13 +145,13 @@ class World:
 
 
 @pytest.fixture(autouse=True)
-def fast_passwords(settings) -> None:  # noqa: ANN001
+def fast_passwords(settings) -> None:
     # Each world has a dozen logins; the production hasher would make these tests take minutes.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
-def world(community_a, community_b, alice, charlie, gary, root) -> World:  # noqa: ANN001
+def world(community_a, community_b, alice, charlie, gary, root) -> World:
     # Models without a builder fail test_it_has_a_builder_for_every_admin_model (and their own cases).
     builders = {model: BUILDERS[_label(model)] for model in ALL_MODELS if _label(model) in BUILDERS}
     objects = {model: {"a": build(community_a, "a"), "b": build(community_b, "b")} for model, build in builders.items()}

@@ -151,7 +151,7 @@ def now_text() -> str:
     return (timezone.now() - timedelta(minutes=5)).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def post_events(client, url: str, key: str, body: bytes):  # noqa: ANN001, ANN201
+def post_events(client, url: str, key: str, body: bytes):
     return client.post(url, body, content_type="application/json", **auth(key))
 
 

@@ -18,7 +18,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--no-first-run"]
 
 
-def rows(community, status: str, count: int, **extra) -> None:  # noqa: ANN001, ANN003
+def rows(community, status: str, count: int, **extra) -> None:
     for n in range(count):
         OutboxRecord.objects.create(community=community, endpoint=Endpoint.PASS_RECORD,
                                     fields=pass_record(community, n)[0], status=status, **extra)
@@ -26,7 +26,7 @@ def rows(community, status: str, count: int, **extra) -> None:  # noqa: ANN001, 
 
 @pytest.mark.browser
 def test_it_shows_staff_their_link_down_and_lets_them_retry_dead_letters(
-        live_server, alice, community_a, community_b, output_dir: Path, monkeypatch) -> None:  # noqa: ANN001
+        live_server, alice, community_a, community_b, output_dir: Path, monkeypatch) -> None:
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
     an_hour_ago = timezone.now() - timedelta(hours=1)
     rows(community_a, OutboxRecord.Status.PENDING, 4, created_at=an_hour_ago, last_error="HTTP 503")

@@ -29,14 +29,14 @@ pytestmark = pytest.mark.usefixtures("city_settings")
 
 
 @pytest.fixture
-def city_settings(settings):  # noqa: ANN001, ANN201
+def city_settings(settings):
     settings.CITY_PLATFORM_BASE_URL = CITY
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     return settings
 
 
 @pytest.fixture
-def community(community_a):  # noqa: ANN001, ANN201
+def community(community_a):
     SiteCredentialFactory(community=community_a)
     SupportContact.objects.create(community=community_a, name="小李", phone="13800000000", email="li@example.com")
     # Each test starts with no cached token (the Redis cache outlives a test's database).
@@ -48,7 +48,7 @@ def token_answer(token: str, expires_in: int = 3600) -> dict:
     return {"access_token": token, "token_type": "bearer", "expires_in": expires_in, "scope": "read write"}
 
 
-def enqueue(community, count: int = 3) -> list[OutboxRecord]:  # noqa: ANN001
+def enqueue(community, count: int = 3) -> list[OutboxRecord]:
     return [enqueue_record(community=community, endpoint=Endpoint.PASS_RECORD, images=images, fields=fields)
             for fields, images in (pass_record(community, n) for n in range(count))]
 
@@ -217,7 +217,7 @@ def test_it_keeps_the_token_encrypted_in_the_database_without_redis(community):
 def test_it_logs_in_once_when_many_workers_find_no_token_at_once(community):
     from django.db import connection
 
-    def slow_login(request):  # noqa: ANN001, ANN202
+    def slow_login(request):
         time.sleep(0.3)  # the city takes its time: everyone else arrives meanwhile
         return 200, {}, json.dumps(token_answer("shared"))
 

@@ -28,17 +28,17 @@ FAST = {"UPLOAD_RETRY_BASE_SECONDS": "0.2", "UPLOAD_RETRY_MAX_SECONDS": "1", "UP
 KEY = {Endpoint.PASS_RECORD: "outId", Endpoint.FACE_SNAPSHOT: "personName", Endpoint.CAR_SNAPSHOT: "licensePlate"}
 
 
-def worker(output_dir: Path, sandbox, name: str = "worker", **extra: str):  # noqa: ANN001, ANN201
+def worker(output_dir: Path, sandbox, name: str = "worker", **extra: str):
     return start_worker(output_dir, name=name, beat=True, CITY_PLATFORM_BASE_URL=sandbox.url, **{**FAST, **extra})
 
 
-def community_with_credentials(**kwargs):  # noqa: ANN003, ANN201
+def community_with_credentials(**kwargs):
     community = CommunityFactory(**kwargs)
     SiteCredentialFactory(community=community)
     return community
 
 
-def expected_keys(community, count: int, start: int = 0) -> dict[str, set[str]]:  # noqa: ANN001
+def expected_keys(community, count: int, start: int = 0) -> dict[str, set[str]]:
     from uploads.testing import MAKERS
 
     cycle = [Endpoint.PASS_RECORD] * 6 + [Endpoint.FACE_SNAPSHOT] * 2 + [Endpoint.CAR_SNAPSHOT] * 2
@@ -50,11 +50,11 @@ def expected_keys(community, count: int, start: int = 0) -> dict[str, set[str]]:
     return keys
 
 
-def received(sandbox) -> dict[str, Counter]:  # noqa: ANN001
+def received(sandbox) -> dict[str, Counter]:
     return {e: Counter(str(r["fields"][KEY[e]]) for r in sandbox.records(e)) for e in KEY}
 
 
-def wait_until_all_arrive(sandbox, expected: dict[str, set[str]], timeout: float) -> dict[str, Counter]:  # noqa: ANN001
+def wait_until_all_arrive(sandbox, expected: dict[str, set[str]], timeout: float) -> dict[str, Counter]:
     deadline = time.monotonic() + timeout
     while True:
         got = received(sandbox)
@@ -79,7 +79,7 @@ def wait_until_drained(timeout: float = 60) -> None:
         time.sleep(0.3)
 
 
-def assert_contract_batches(sandbox) -> None:  # noqa: ANN001
+def assert_contract_batches(sandbox) -> None:
     batches = sandbox.batches()
     assert batches, "the sandbox stored no batch"
     assert max(b["count"] for b in batches) <= 50
@@ -125,7 +125,7 @@ def test_it_delivers_ten_thousand_mixed_records_without_loss(sandbox_city, outpu
         f"batches: {len(sandbox_city.batches())}; db: {settings.DATABASES['default']['ENGINE']}\n")
 
 
-def duplicates_are_explained(sandbox, got: dict[str, Counter]) -> None:  # noqa: ANN001
+def duplicates_are_explained(sandbox, got: dict[str, Counter]) -> None:
     """A record may arrive twice only if a batch it was in was stored and its answer lost."""
     lost_batches = {b["id"] for b in sandbox.batches() if b["answer_lost"]}
     for endpoint, counter in got.items():

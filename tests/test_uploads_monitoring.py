@@ -20,13 +20,13 @@ from uploads.models import Endpoint, LinkState, OutboxRecord
 from uploads.testing import enqueue_mixed, pass_record
 
 
-def login(user) -> Client:  # noqa: ANN001
+def login(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
 
 
-def add_rows(community, status: str, count: int, **extra) -> None:  # noqa: ANN001, ANN003
+def add_rows(community, status: str, count: int, **extra) -> None:
     for n in range(count):
         fields, _images = pass_record(community, n)
         OutboxRecord.objects.create(community=community, endpoint=Endpoint.PASS_RECORD, fields=fields,
@@ -140,7 +140,7 @@ def test_it_alerts_once_when_the_link_goes_down_and_once_when_it_comes_back(sand
     assert state.last_success_at > timezone.now() - timedelta(minutes=1)
 
 
-def wait_for_webhooks(sandbox, count: int, timeout: float = 60) -> list[dict]:  # noqa: ANN001
+def wait_for_webhooks(sandbox, count: int, timeout: float = 60) -> list[dict]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         hooks = sandbox.webhooks()

@@ -23,7 +23,7 @@ OK = {"timestamp": 1, "data": None, "responseCode": "_200", "errorMsg": None}
 
 
 @pytest.fixture
-def community(community_a, settings):  # noqa: ANN001, ANN201
+def community(community_a, settings):
     settings.CITY_PLATFORM_BASE_URL = CITY
     SiteCredentialFactory(community=community_a)
     from uploads import client
@@ -32,13 +32,13 @@ def community(community_a, settings):  # noqa: ANN001, ANN201
     return community_a
 
 
-def enqueue(community, count: int, maker=pass_record) -> list[OutboxRecord]:  # noqa: ANN001
+def enqueue(community, count: int, maker=pass_record) -> list[OutboxRecord]:
     endpoint = Endpoint.PASS_RECORD if maker is pass_record else Endpoint.CAR_SNAPSHOT
     return [enqueue_record(community=community, endpoint=endpoint, fields=f, images=i)
             for f, i in (maker(community, n) for n in range(count))]
 
 
-def city(responses_mock=responses) -> responses.BaseResponse:  # noqa: ANN001
+def city(responses_mock=responses) -> responses.BaseResponse:
     responses_mock.post(f"{CITY}/oauth/token", json={"access_token": "t", "expires_in": 3600})
     return responses_mock.post(f"{CITY}/api/platform/person-inout-info", json=OK)
 
@@ -257,7 +257,7 @@ def test_it_isolates_a_record_the_city_refuses_by_halving_the_batch(community, s
     poison = records[37]
     responses.post(f"{CITY}/oauth/token", json={"access_token": "t", "expires_in": 3600})
 
-    def city_answer(request):  # noqa: ANN001, ANN202
+    def city_answer(request):
         batch = json.loads(request.body)
         if any(r["outId"] == poison.fields["outId"] for r in batch):
             return 200, {}, json.dumps({"responseCode": "_500", "errorMsg": "record 3: bigImageBase64: too big"})
@@ -281,7 +281,7 @@ def test_it_keeps_the_record_when_the_broker_is_down(community, monkeypatch, dja
 
     from afxq_portal.celery_app import app
 
-    def broker_down(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def broker_down(*args, **kwargs):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
     monkeypatch.setattr(app, "send_task", broker_down)

@@ -22,7 +22,7 @@ VALID_ID = make_id_card(123)
 
 
 @pytest.fixture(autouse=True)
-def english():  # noqa: ANN201
+def english():
     # Assertions read the English msgids; the Chinese tests switch to zh-hans themselves.
     with translation.override("en"):
         yield  # 510104 19900101 123 + check digit
@@ -109,7 +109,7 @@ def _person(community: Community, **overrides: str) -> dict:
     return {**raw, **overrides}
 
 
-def test_it_accepts_a_person_in_the_community(community_a):  # noqa: ANN001
+def test_it_accepts_a_person_in_the_community(community_a):
     person, problems = check_person(community_a, _person(community_a))
     assert problems == []
     assert (person.seven_segment.building, person.seven_segment.room) == ("2", "06")
@@ -121,14 +121,14 @@ def test_it_accepts_a_person_in_the_community(community_a):  # noqa: ANN001
     ("四川省成都市锦江区观音桥55号", "is not a 7-segment address"),
     ("观音桥55号2栋1单元3楼06号", "is not a standard address"),
 ])
-def test_it_refuses_an_address_outside_the_community_or_not_7_segment(community_a, address: str, reason: str):  # noqa: ANN001
+def test_it_refuses_an_address_outside_the_community_or_not_7_segment(community_a, address: str, reason: str):
     person, problems = check_person(community_a, _person(community_a, address=address))
     assert person is None
     assert [p.field for p in problems] == ["address"]
     assert reason in problems[0].message
 
 
-def test_it_names_every_bad_field_of_a_person_at_once(community_a):  # noqa: ANN001
+def test_it_names_every_bad_field_of_a_person_at_once(community_a):
     person, problems = check_person(community_a, _person(
         community_a, name="", id_card=_wrong_check_digit(VALID_ID), phone="123", sex="9", person_type="07"))
     assert person is None
@@ -137,7 +137,7 @@ def test_it_names_every_bad_field_of_a_person_at_once(community_a):  # noqa: ANN
 
 # --- Point numbers vs provincial names --------------------------------------------------------------
 
-def test_it_flags_a_point_whose_number_differs_from_the_provincial_name(community_a):  # noqa: ANN001
+def test_it_flags_a_point_whose_number_differs_from_the_provincial_name(community_a):
     assert PointFactory(community=community_a, number="东门1", provincial_name="东门1").name_matches
     assert not PointFactory(community=community_a, number="东门2", provincial_name="东门02").name_matches
     assert not PointFactory(community=community_a, number="东门3", provincial_name="").name_matches
@@ -152,7 +152,7 @@ def test_it_refuses_malformed_provincial_name_lines():
                         "line 3: the point id and the name are both required"]
 
 
-def test_it_imports_provincial_names_and_reports_what_still_differs(community_a, community_b):  # noqa: ANN001
+def test_it_imports_provincial_names_and_reports_what_still_differs(community_a, community_b):
     match = PointFactory(community=community_a, police_point_id="PP-1", number="东门1", provincial_name="")
     differ = PointFactory(community=community_a, police_point_id="PP-2", number="西门1", provincial_name="")
     theirs = PointFactory(community=community_b, police_point_id="PP-9", number="北门", provincial_name="北门")
@@ -180,7 +180,7 @@ def test_it_refuses_a_malformed_point_spec(text: str, reason: str):
     (["PP-1:东门1", "PP-2:东门1"], "point PP-2: Monitoring point with this Community and Point number (点位编号) already exists."),  # one number for two points
     (["PP-1:" + "门" * 101], "point PP-1: number: "),
 ])
-def test_it_refuses_a_bad_point_number_and_saves_nothing(db, points: list[str], reason: str):  # noqa: ANN001
+def test_it_refuses_a_bad_point_number_and_saves_nothing(db, points: list[str], reason: str):
     args = ["configure_community", "--city-id", "CITY-NEW", "--name", "新小区", "--address", "四川省成都市锦江区观音桥99号"]
     for point in points:
         args += ["--point", point]
@@ -192,7 +192,7 @@ def test_it_refuses_a_bad_point_number_and_saves_nothing(db, points: list[str], 
 
 # --- Nothing half-saved -------------------------------------------------------------------------------
 
-def test_it_saves_nothing_of_a_new_community_when_a_point_is_refused(community_b):  # noqa: ANN001
+def test_it_saves_nothing_of_a_new_community_when_a_point_is_refused(community_b):
     PointFactory(community=community_b, police_point_id="PP-TAKEN")
     with pytest.raises(ValueError, match="belongs to another community"):
         configure_community(
@@ -204,7 +204,7 @@ def test_it_saves_nothing_of_a_new_community_when_a_point_is_refused(community_b
     assert not MonitoringPoint.objects.filter(police_point_id="PP-FRESH").exists()
 
 
-def test_it_leaves_an_existing_community_unchanged_when_the_command_fails(community_a, community_b):  # noqa: ANN001
+def test_it_leaves_an_existing_community_unchanged_when_the_command_fails(community_a, community_b):
     PointFactory(community=community_b, police_point_id="PP-TAKEN")
     with pytest.raises(CommandError, match="belongs to another community"):
         call_command("configure_community", "--city-id", community_a.city_id, "--name", "改名",
@@ -215,13 +215,13 @@ def test_it_leaves_an_existing_community_unchanged_when_the_command_fails(commun
 
 
 @pytest.mark.parametrize("address", ["观音桥99号", "四川省成都市锦江区", ""])
-def test_it_refuses_a_new_community_with_a_bad_address(db, address: str):  # noqa: ANN001
+def test_it_refuses_a_new_community_with_a_bad_address(db, address: str):
     with pytest.raises(CommandError):
         call_command("configure_community", "--city-id", "CITY-NEW", "--name", "新小区", "--address", address)
     assert not Community.objects.filter(city_id="CITY-NEW").exists()
 
 
-def test_it_refuses_a_guard_with_a_bad_id_card_or_phone(community_a):  # noqa: ANN001
+def test_it_refuses_a_guard_with_a_bad_id_card_or_phone(community_a):
     form = GuardForm(data={"community": community_a.pk, "name": "门卫", "phone": "12345",
                            "id_card": _wrong_check_digit(VALID_ID), "password": "a-long-password-2026"})
     assert not form.is_valid()

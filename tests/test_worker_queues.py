@@ -18,7 +18,7 @@ from afxq_portal.celery_app import app
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def load_devstack():  # noqa: ANN201 - a module
+def load_devstack():
     spec = importlib.util.spec_from_file_location("devstack", ROOT / "scripts" / "devstack.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

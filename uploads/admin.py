@@ -36,10 +36,10 @@ class OutboxRecordAdmin(ScopedModelAdmin):
     actions = ["retry_dead_letters"]
     change_list_template = "admin/uploads/outboxrecord/change_list.html"
 
-    def has_add_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+    def has_add_permission(self, request, obj=None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+    def has_change_permission(self, request, obj=None) -> bool:
         return False  # read-only rows; the only change is the bulk retry action below
 
     @admin.display(description=gettext_lazy("last error"))
@@ -64,7 +64,7 @@ class OutboxRecordAdmin(ScopedModelAdmin):
         self.message_user(request, _("%(n)d dead letters are back in the queue.") % {"n": count}, messages.SUCCESS)
 
     # --- link monitoring -------------------------------------------------------------------------
-    def get_urls(self):  # noqa: ANN201
+    def get_urls(self):
         wrap = self.admin_site.admin_view
         return [
             path("link/", wrap(self.link_overview_view), name="uploads_link_overview"),
@@ -110,7 +110,7 @@ class UploadBatchAdmin(ScopedModelAdmin):
     def masked_error(self, batch: UploadBatch) -> str:
         return mask_text(batch.error)
 
-    def has_add_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+    def has_add_permission(self, request, obj=None) -> bool:
         return False
 
 
@@ -131,8 +131,8 @@ class LinkStateAdmin(ScopedModelAdmin):
         css = "afxq-bad" if state.alert_state == LinkState.Alert.DOWN else "afxq-ok"
         return format_html('<a class="{}" href="{}">{}</a>', css, url, state.get_alert_state_display())
 
-    def has_add_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+    def has_add_permission(self, request, obj=None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

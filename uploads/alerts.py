@@ -54,7 +54,7 @@ def alert_credentials(community: Community, reason: str) -> None:
            "credentials")
 
 
-def link_is_down(community: Community, state: LinkState, now=None) -> bool:  # noqa: ANN001
+def link_is_down(community: Community, state: LinkState, now=None) -> bool:
     """Down: halted for bad credentials, or a backlog with no success for LINK_DOWN_AFTER_SECONDS."""
     if community.uploads_halted_reason:
         return True

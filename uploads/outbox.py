@@ -45,7 +45,7 @@ class Outcome(Enum):
     HALTED = "halted"
 
 
-def due_filter(now=None) -> Q:  # noqa: ANN001
+def due_filter(now=None) -> Q:
     now = now or timezone.now()
     return (Q(status=OutboxRecord.Status.PENDING, next_attempt_at__lte=now)
             | Q(status=OutboxRecord.Status.IN_FLIGHT, lease_until__lt=now))
@@ -365,7 +365,7 @@ def due_pairs() -> list[tuple[int, str]]:
                   if ep == Endpoint.REGISTRATION_CALLBACK or cid not in halted or not is_halted(halted[cid]))
 
 
-def retry_dead(queryset: QuerySet[OutboxRecord], *, acting_user) -> int:  # noqa: ANN001
+def retry_dead(queryset: QuerySet[OutboxRecord], *, acting_user) -> int:
     """Put dead letters back in the queue, as new: attempts reset, due now. The last error stays
     (prefixed) until the next attempt replaces it, so the reason is not lost."""
     from .services import nudge_drain
@@ -382,7 +382,7 @@ def retry_dead(queryset: QuerySet[OutboxRecord], *, acting_user) -> int:  # noqa
     return count
 
 
-def resume_uploads(community: Community, *, acting_user) -> bool:  # noqa: ANN001
+def resume_uploads(community: Community, *, acting_user) -> bool:
     """Clear a halt by hand (e.g. the city fixed the account without our credentials changing)."""
     from .services import nudge_drain
 

@@ -54,7 +54,7 @@ def purge_outbox() -> int:
     return purged
 
 
-def purge_rows(queryset, chunk: int = 1000) -> int:  # noqa: ANN001
+def purge_rows(queryset, chunk: int = 1000) -> int:
     total = 0
     while True:
         rows = list(queryset.values_list("id", "images")[:chunk])
@@ -65,7 +65,7 @@ def purge_rows(queryset, chunk: int = 1000) -> int:  # noqa: ANN001
         total += len(rows)
 
 
-def drop_sent_images(before, chunk: int = 1000) -> int:  # noqa: ANN001
+def drop_sent_images(before, chunk: int = 1000) -> int:
     """Delete the image files of rows sent before ``before``; the rows stay (for monitoring) until their
     own retention, with no images."""
     total = 0

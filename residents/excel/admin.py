@@ -43,11 +43,11 @@ class UploadForm(forms.Form):
                                       help_text=_("Rooms named in the file but not yet in the community are created "
                                                   "(marked “to confirm”). Otherwise such rows are refused."))
 
-    def __init__(self, *args, user, **kwargs) -> None:  # noqa: ANN001, ANN003
+    def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["community"].queryset = managed_communities(user)
 
-    def clean_file(self):  # noqa: ANN201
+    def clean_file(self):
         uploaded = self.cleaned_data["file"]
         try:
             check_file_name(uploaded.name)
@@ -63,7 +63,7 @@ class PointsForm(forms.Form):
     community = forms.ModelChoiceField(label=_("community"), queryset=Community.objects.none())
     file = forms.FileField(label=_("workbook (.xlsx) with the columns policePointId and 省厅点位名称"))
 
-    def __init__(self, *args, user, **kwargs) -> None:  # noqa: ANN001, ANN003
+    def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["community"].queryset = managed_communities(user)
 
@@ -75,7 +75,7 @@ def _date(text: str | None) -> dt.date | None:
         return None
 
 
-def _download(path_or_file, filename: str) -> FileResponse:  # noqa: ANN001
+def _download(path_or_file, filename: str) -> FileResponse:
     return FileResponse(path_or_file, as_attachment=True, filename=filename, content_type=XLSX)
 
 
@@ -87,7 +87,7 @@ class ImportJobAdmin(ScopedModelAdmin):
     change_list_template = "admin/residents/excel/job_list.html"
     date_hierarchy = "created_at"
 
-    def get_urls(self):  # noqa: ANN201
+    def get_urls(self):
         wrap = self.admin_site.admin_view
         return [
             path("upload/", wrap(self.upload_view), name="residents_importjob_upload"),
@@ -110,12 +110,12 @@ class ImportJobAdmin(ScopedModelAdmin):
     def _community(self, request: HttpRequest, community_id: int) -> Community:
         return get_object_or_404(managed_communities(request.user), pk=community_id)
 
-    def _context(self, request: HttpRequest, title: str, **extra) -> dict:  # noqa: ANN003
+    def _context(self, request: HttpRequest, title: str, **extra) -> dict:
         return {**self.admin_site.each_context(request), "opts": self.model._meta, "title": title, **extra}
 
     # --- pages -------------------------------------------------------------------------------------
 
-    def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):  # noqa: ANN001, ANN201
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):
         return HttpResponseRedirect(reverse("admin:residents_importjob_upload"))
 
     def upload_view(self, request: HttpRequest) -> HttpResponse:
@@ -132,7 +132,7 @@ class ImportJobAdmin(ScopedModelAdmin):
                                 self._context(request, _("Import residents from Excel"), form=form,
                                               communities=communities))
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):  # noqa: ANN001, ANN201
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
         job = self._job(request, int(object_id))
         return TemplateResponse(request, "admin/residents/excel/job.html", self._context(
             request, str(job), job=job, summary=job.summary or {}, progress=job.progress(),

@@ -37,7 +37,7 @@ def read_point_names(path: Path, *, name: str = "") -> tuple[list[tuple[str, str
     raise WorkbookError(_("No sheet has the columns policePointId and 省厅点位名称."))
 
 
-def _pairs(rows, header_number: int, id_col: int, name_col: int) -> tuple[list[tuple[str, str]], list[str]]:  # noqa: ANN001
+def _pairs(rows, header_number: int, id_col: int, name_col: int) -> tuple[list[tuple[str, str]], list[str]]:
     pairs, problems = [], []
     for number, values in enumerate(rows, start=header_number + 1):
         point_id = cell_text(values[id_col] if id_col < len(values) else None)

@@ -26,7 +26,7 @@ def claim(job_id: int, queued: str, running: str) -> ImportJob | None:
     return ImportJob.objects.select_related("community", "confirmed_by").get(pk=job_id) if claimed else None
 
 
-def _progress(job_id: int):  # noqa: ANN202
+def _progress(job_id: int):
     def report(done: int, refused: int, total: int) -> bool:
         ImportJob.objects.filter(pk=job_id).update(rows_done=done, rows_refused=refused, rows_total=total,
                                                    updated_at=timezone.now())

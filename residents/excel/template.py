@@ -54,7 +54,7 @@ def build_template(community: Community, out: Path | IO[bytes]) -> None:
     workbook.save(out)
 
 
-def _header(sheet) -> None:  # noqa: ANN001 - an openpyxl worksheet
+def _header(sheet) -> None:
     sheet.append([c.header for c in COLUMNS])
     for index, column in enumerate(COLUMNS, start=1):
         cell = sheet.cell(row=1, column=index)
@@ -67,7 +67,7 @@ def _header(sheet) -> None:  # noqa: ANN001 - an openpyxl worksheet
     sheet.freeze_panes = "A2"
 
 
-def _text_format(sheet) -> None:  # noqa: ANN001
+def _text_format(sheet) -> None:
     """Text format on ID, phone and room columns, so Excel keeps 18 digits and leading zeros."""
     for index, column in enumerate(COLUMNS, start=1):
         if not column.text:
@@ -76,7 +76,7 @@ def _text_format(sheet) -> None:  # noqa: ANN001
             sheet.cell(row=row, column=index).number_format = "@"
 
 
-def _list_validation(sheet, lists, column_index: int, field: str, values: list[str], title: str) -> None:  # noqa: ANN001
+def _list_validation(sheet, lists, column_index: int, field: str, values: list[str], title: str) -> None:
     """A drop-down fed from a column of the hidden options sheet (no 255-character limit)."""
     if not values:
         return
@@ -92,7 +92,7 @@ def _list_validation(sheet, lists, column_index: int, field: str, values: list[s
     sheet.add_data_validation(validation)
 
 
-def _validations(sheet, lists, community: Community) -> None:  # noqa: ANN001
+def _validations(sheet, lists, community: Community) -> None:
     rooms = Room.objects.filter(building__community=community).select_related("building")
     buildings = sorted({r.building.number for r in rooms} | set(community.buildings.values_list("number", flat=True)),
                        key=_natural)
@@ -111,7 +111,7 @@ def _natural(value: str) -> tuple:
     return (0, int(value), "") if ascii_digits(value) else (1, 0, value)
 
 
-def _instructions(sheet, community: Community) -> None:  # noqa: ANN001
+def _instructions(sheet, community: Community) -> None:
     sheet.column_dimensions["A"].width = 16
     sheet.column_dimensions["B"].width = 90
     lines = [

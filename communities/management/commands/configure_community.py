@@ -20,7 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--password")
         parser.add_argument("--point", action="append", default=[], metavar="POLICE_POINT_ID:NUMBER[:KIND]")
 
-    def handle(self, *args, **options) -> None:  # noqa: ANN002, ANN003
+    def handle(self, *args, **options) -> None:
         credential_keys = ("client_id", "client_secret", "username", "password")
         given = {k: options[k] for k in credential_keys if options[k] is not None}
         if given and len(given) != len(credential_keys):

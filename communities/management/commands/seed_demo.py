@@ -20,7 +20,7 @@ class Command(BaseCommand):
     help = "Create the demo community and logins (idempotent)."
 
     @transaction.atomic
-    def handle(self, *args, **options) -> None:  # noqa: ANN002, ANN003
+    def handle(self, *args, **options) -> None:
         if Community.objects.filter(city_id=DEMO_CITY_ID).exists():
             self.stdout.write("demo data already present")
             return

@@ -14,11 +14,11 @@ from uploads.testing import enqueue_mixed
 class Command(BaseCommand):
     help = "Queue demo pass records and snapshots for a community (default: the seed_demo community)."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--community", default="DEMO-0001", help="the community's city id")
         parser.add_argument("--count", type=int, default=30)
 
-    def handle(self, *args, **options) -> None:  # noqa: ANN002, ANN003
+    def handle(self, *args, **options) -> None:
         community = Community.objects.filter(city_id=options["community"]).first()
         if community is None:
             raise CommandError(f"no community with city id {options['community']!r} (run seed_demo first)")
