@@ -3,13 +3,14 @@ name), matched against our points by ``communities.points.import_provincial_name
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
 from django.utils.translation import gettext as _
 
 from communities.models import Community
-from communities.points import PointNameImport, import_provincial_names, pair_problem
+from communities.points import PointNameImport, check_pairs, import_provincial_names
 
 from .reader import cell_text, clean_header
 from .safety import WorkbookError, check_zip
@@ -37,24 +38,15 @@ def read_point_names(path: Path, *, name: str = "") -> tuple[list[tuple[str, str
     raise WorkbookError(_("No sheet has the columns policePointId and 省厅点位名称."))
 
 
-def _pairs(rows, header_number: int, id_col: int, name_col: int) -> tuple[list[tuple[str, str]], list[str]]:
-    pairs, problems = [], []
+def _pairs(rows: Iterator[tuple], header_number: int, id_col: int,
+           name_col: int) -> tuple[list[tuple[str, str]], list[str]]:
+    entries = []
     for number, values in enumerate(rows, start=header_number + 1):
         point_id = cell_text(values[id_col] if id_col < len(values) else None)
         # The provincial name is compared character for character: keep it exactly, only trim the ends.
         raw_name = values[name_col] if name_col < len(values) else None
-        point_name = str(raw_name).strip() if raw_name is not None else ""
-        if not point_id and not point_name:
-            continue
-        if not point_id or not point_name:
-            problems.append(_("row %(n)d: the point id and the name are both required") % {"n": number})
-            continue
-        problem = pair_problem(point_id, point_name)
-        if problem:
-            problems.append(_("row %(n)d: %(problem)s") % {"n": number, "problem": problem})
-            continue
-        pairs.append((point_id, point_name))
-    return pairs, problems
+        entries.append((_("row %(n)d") % {"n": number}, point_id, str(raw_name).strip() if raw_name is not None else ""))
+    return check_pairs(entries)
 
 
 def import_point_names(community: Community, path: Path, *, name: str = "") -> tuple[PointNameImport, list[str]]:
