@@ -23,12 +23,13 @@ from afxq_portal.celery_app import start_task
 from afxq_portal.crypto import keyed_hash
 from afxq_portal.pii import mask_text
 from communities.models import Community, Room
+from communities.rooms import resolve_room
 from uploads import contract as city_contract
 from uploads.services import enqueue_record
 
 from .contract import format_problems, read_application
 from .models import TYPES_WITH_ROOM, ApplyAccessCall, Resident, ResidentChange, ResidentProposal
-from .validation import CleanApplication, FieldProblem, resolve_room
+from .validation import CleanApplication, FieldProblem
 
 logger = logging.getLogger(__name__)
 call_logger = logging.getLogger("residents.apply_access")

@@ -24,7 +24,7 @@ from communities.addresses import (
     parse_seven_segment,
     parse_standard_address,
 )
-from communities.models import Building, Community, Room
+from communities.models import Community
 
 from .models import TYPES_WITH_ROOM, PersonType, Sex, Source
 
@@ -146,38 +146,6 @@ def check_person(community: Community, raw: Mapping[str, Any]) -> tuple[CleanPer
         return None, problems
     return CleanPerson(name, id_card, phone, sex, person_type, address, seven_segment,
                        valid_from, valid_until), []
-
-
-def resolve_room(community: Community, address: SevenSegmentAddress, *, create: bool) -> tuple[Room | None, bool]:
-    """Find the room of a 7-segment address, creating the building and room (flagged for staff to
-    confirm) when ``create`` is true. Returns (room, created)."""
-    room = Room.objects.filter(
-        building__community=community, building__number=address.building,
-        unit=address.unit, floor=address.floor, number=address.room,
-    ).select_related("building").first()
-    if room is not None or not create:
-        return room, False
-    building, _created = Building.objects.get_or_create(
-        community=community, number=address.building, defaults={"needs_confirmation": True})
-    room, created = Room.objects.get_or_create(
-        building=building, unit=address.unit, floor=address.floor, number=address.room,
-        defaults={"needs_confirmation": True})
-    return room, created
-
-
-RoomKey = tuple[str, str, str, str]
-
-
-def room_key(address: SevenSegmentAddress) -> RoomKey:
-    """How a 7-segment address names a room: the same match as :func:`resolve_room`."""
-    return (address.building, address.unit, address.floor, address.room)
-
-
-def room_index(community: Community) -> dict[RoomKey, int]:
-    """Every room of a community by :func:`room_key`, in one query, for checking many rows at once."""
-    rooms = Room.objects.filter(building__community=community).values_list(
-        "building__number", "unit", "floor", "number", "pk")
-    return {(b, u, f, n): pk for b, u, f, n, pk in rooms}
 
 
 # --- A person the city registered (apply-access): the person's rules above, plus the city's own ---

@@ -30,10 +30,11 @@ from afxq_portal.crypto import keyed_hash
 from afxq_portal.pii import mask_text
 from communities.addresses import format_seven_segment
 from communities.models import Community
+from communities.rooms import resolve_room, room_index, room_key
 
 from ..models import TYPES_WITH_ROOM, Resident, ResidentChange, Source
 from ..photos import PhotoRefused, reencode
-from ..validation import CleanPerson, check_person, clean_person_type, resolve_room, room_index, room_key
+from ..validation import CleanPerson, check_person, clean_person_type
 from .columns import BY_FIELD, ROOM_FIELDS
 from .photos_zip import PhotoSource, open_upload
 from .reader import SheetRow, WorkbookReader, cell_text, datetime_from_cell, id_card_from_cell
