@@ -11,8 +11,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.utils import translation
 
-from tests.factories import CommunityFactory, GuardFactory, MembershipFactory, UserFactory
+from communities.models import Community, Room
+from tests.factories import (
+    BuildingFactory,
+    CommunityFactory,
+    GuardFactory,
+    MembershipFactory,
+    RoomFactory,
+    UserFactory,
+)
 from tests.processes import ManagedProcess, start_worker
 
 
@@ -115,3 +124,17 @@ def login_cache(settings):
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def english() -> Iterator[None]:
+    """Messages in English, for tests that assert the msgids (``pytestmark = pytest.mark.usefixtures("english")``)."""
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture
+def rooms(community_a: Community) -> list[Room]:
+    """Three rooms of community A: 1栋1单元3楼01–03号."""
+    building = BuildingFactory(community=community_a, number="1")
+    return [RoomFactory(building=building, unit="1", floor="3", number=f"0{n}") for n in range(1, 4)]

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from django.utils import translation
 
 from afxq_portal.crypto import keyed_hash
 from residents.excel.importer import BatchWriter, RowChecker, run_import
@@ -16,21 +15,9 @@ from residents.excel.reader import SheetRow
 from residents.excel.safety import WorkbookError
 from residents.models import Resident, ResidentChange, Source
 from tests.excel_books import HEADER, Num, Sheet, write_xlsx
-from tests.factories import BuildingFactory, ResidentFactory, RoomFactory, make_id_card
+from tests.factories import ResidentFactory, make_id_card
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def english():
-    with translation.override("en"):
-        yield
-
-
-@pytest.fixture
-def rooms(community_a):
-    building = BuildingFactory(community=community_a, number="1")
-    return [RoomFactory(building=building, unit="1", floor="3", number=f"0{n}") for n in range(1, 4)]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 
 def person(serial: int, *, name: str = "", room: str = "01", kind: str = "住户", phone: str = "") -> list:

@@ -10,7 +10,6 @@ import openpyxl
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
-from django.utils import translation
 
 from communities.models import MonitoringPoint
 from residents.excel.exports import export_dead_letters, export_package, export_points, export_residents
@@ -19,22 +18,10 @@ from residents.excel.points import import_point_names
 from residents.excel.template import build_template
 from residents.models import ExportLog, Resident
 from tests.excel_books import HEADER, Sheet, write_xlsx
-from tests.factories import BuildingFactory, PointFactory, ResidentFactory, RoomFactory, make_id_card
+from tests.factories import PointFactory, ResidentFactory, make_id_card
 from uploads.models import OutboxRecord
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def english():
-    with translation.override("en"):
-        yield
-
-
-@pytest.fixture
-def rooms(community_a):
-    building = BuildingFactory(community=community_a, number="1")
-    return [RoomFactory(building=building, unit="1", floor="3", number=f"0{n}") for n in range(1, 4)]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 
 def initialised(community, rooms, n: int) -> list[Resident]:

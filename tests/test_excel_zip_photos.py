@@ -6,29 +6,16 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from django.utils import translation
 from PIL import Image
 
 from residents.excel.importer import run_import
 from residents.excel.safety import WorkbookError
 from residents.models import Resident
 from tests.excel_books import HEADER, Sheet, write_xlsx
-from tests.factories import BuildingFactory, RoomFactory, make_id_card
+from tests.factories import make_id_card
 from tests.photos import jpeg_bytes, photo, png_bytes
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def english():
-    with translation.override("en"):
-        yield
-
-
-@pytest.fixture
-def rooms(community_a):
-    building = BuildingFactory(community=community_a, number="1")
-    return [RoomFactory(building=building, unit="1", floor="3", number=f"0{n}") for n in range(1, 4)]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 
 def row(serial: int) -> list:

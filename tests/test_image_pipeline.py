@@ -4,22 +4,16 @@ the city's rule for its kind (JPEG, minimum resolution, byte limit, upright, no 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 
 import pytest
-from django.utils import translation
 from PIL import Image, ImageStat
 
 from devices import images
 from tests import photos
 from tests.device_helpers import capture
 
-
-@pytest.fixture(autouse=True)
-def english() -> Iterator[None]:
-    """Reasons are matched in English here; the portal's default language is Chinese."""
-    with translation.override("en"):
-        yield
+# Reasons are matched in English here; the portal's default language is Chinese.
+pytestmark = pytest.mark.usefixtures("english")
 
 
 def check_meets(data: bytes, kind: str) -> Image.Image:

@@ -21,11 +21,7 @@ from tests.factories import PointFactory, make_id_card
 VALID_ID = make_id_card(123)
 
 
-@pytest.fixture(autouse=True)
-def english():
-    # Assertions read the English msgids; the Chinese tests switch to zh-hans themselves.
-    with translation.override("en"):
-        yield  # 510104 19900101 123 + check digit
+pytestmark = pytest.mark.usefixtures("english")
 
 
 def _with_check_digit(first17: str) -> str:
