@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -401,8 +402,22 @@ def do_reject_proposal(proposal: ResidentProposal, *, acting_user: AbstractBaseU
 
 # --- Applying accepted calls (the worker's half of apply-access) -----------------------------------
 
-# When this process last asked for the task (time.monotonic()); see nudge_apply_calls.
-_last_nudge = -1e9
+class OncePerInterval:
+    """Says yes at most once per interval, in this process (time.monotonic())."""
+
+    def __init__(self) -> None:
+        self.last = -math.inf
+
+    def ready(self, interval: float) -> bool:
+        now = time.monotonic()
+        if now - self.last < interval:
+            return False
+        self.last = now
+        return True
+
+
+# When this process last asked for the task; see nudge_apply_calls.
+apply_nudges = OncePerInterval()
 
 
 def nudge_apply_calls() -> None:
@@ -414,12 +429,8 @@ def nudge_apply_calls() -> None:
     because that task starts after the ask and does not finish before it has run for the interval and
     then found nothing to apply (apply_accepted_calls' ``linger_seconds``). Best effort: the beat sweep
     (residents-apply-calls) applies whatever a lost task left behind."""
-    global _last_nudge
-    now = time.monotonic()
-    if now - _last_nudge < settings.APPLY_ACCESS_NUDGE_INTERVAL_SECONDS:
-        return
-    _last_nudge = now
-    queue_apply_task()
+    if apply_nudges.ready(settings.APPLY_ACCESS_NUDGE_INTERVAL_SECONDS):
+        queue_apply_task()
 
 
 def queue_apply_task() -> None:

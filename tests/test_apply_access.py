@@ -614,11 +614,11 @@ def sent_tasks(monkeypatch) -> list[str]:
 
 @override_settings(APPLY_ACCESS_NUDGE_DEBOUNCE=False)  # the key in Redis is the next test's
 def test_it_asks_for_the_task_at_most_once_per_interval_per_process(sent_tasks: list[str], monkeypatch) -> None:
-    monkeypatch.setattr(services, "_last_nudge", -1e9)
+    monkeypatch.setattr(services.apply_nudges, "last", -1e9)
     services.nudge_apply_calls()
     services.nudge_apply_calls()
     assert sent_tasks == ["residents.apply_calls"]
-    monkeypatch.setattr(services, "_last_nudge", services.time.monotonic() - 1)
+    monkeypatch.setattr(services.apply_nudges, "last", services.time.monotonic() - 1)
     services.nudge_apply_calls()
     assert sent_tasks == ["residents.apply_calls"] * 2
 

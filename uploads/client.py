@@ -10,6 +10,7 @@ others wait for its token instead of stampeding the login.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -31,21 +32,19 @@ from .models import LinkState
 
 log = logging.getLogger(__name__)
 
-_session: requests.Session | None = None
-_session_pid: int | None = None
-
-
 def session() -> requests.Session:
-    """The process's session (re-created after a fork: a pool child must not share its parent's sockets)."""
-    global _session, _session_pid
-    if _session is None or _session_pid != os.getpid():
-        _session = requests.Session()
-        # No hidden retries: one call is one request.
-        adapter = requests.adapters.HTTPAdapter(max_retries=0, pool_maxsize=4)
-        _session.mount("http://", adapter)
-        _session.mount("https://", adapter)
-        _session_pid = os.getpid()
-    return _session
+    """The process's session (a new one after a fork: a pool child must not share its parent's sockets)."""
+    return _session_of_process(os.getpid())
+
+
+@functools.cache
+def _session_of_process(pid: int) -> requests.Session:
+    made = requests.Session()
+    # No hidden retries: one call is one request.
+    adapter = requests.adapters.HTTPAdapter(max_retries=0, pool_maxsize=4)
+    made.mount("http://", adapter)
+    made.mount("https://", adapter)
+    return made
 
 
 def timeouts() -> tuple[float, float]:
