@@ -8,7 +8,6 @@ processes evaluate the link at once, only one of them sends.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -55,13 +54,9 @@ def alert_credentials(community: Community, reason: str) -> None:
            "credentials")
 
 
-def link_is_down(community: Community, state: LinkState | None = None, now: datetime | None = None) -> bool:
-    """An incident (down or halted), by the one rule: ``monitoring.link_state``."""
-    return monitoring.link_of(community, now).health.alerting
-
-
 def check_link(community: Community) -> str:
-    """Evaluate one community, alert on a transition; returns the alert state after."""
+    """Evaluate one community, alert on a transition (an incident: down or halted, by the one rule,
+    ``monitoring.link_state``); returns the alert state after."""
     state, _created = LinkState.objects.get_or_create(community=community)
     now = timezone.now()
     down = monitoring.link_of(community, now).health.alerting
