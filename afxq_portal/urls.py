@@ -5,6 +5,8 @@ from django.views.generic import RedirectView
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("i18n/", include("django.conf.urls.i18n")),
+    # The dashboard is the admin's landing page (/admin/); the stock app list moves to /admin/apps/.
+    path("admin/", include("dashboard.urls")),
     path("admin/", admin.site.urls),
     # POST /apply-access (the city), the guards' review pages, protected photos.
     path("", include("residents.urls")),

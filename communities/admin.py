@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
@@ -15,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from afxq_portal.pii import mask_id_card, mask_phone, mask_text
 from afxq_portal.text import TextRulesFormMixin
 
-from . import services
+from . import link_health, services
 from .addresses import AddressError, parse_seven_segment
 from .admin_points import PointInline
 from .admin_scope import (
@@ -107,9 +108,21 @@ class CommunityAdmin(ScopedModelAdmin):
 
     @admin.display(description=_("uploads"))
     def uploads_state(self, community: Community) -> str:
-        if community.uploads_halted_reason:
-            return format_html('<span class="afxq-bad">✘ {}</span>', community.uploads_halted_reason)
-        return format_html('<span class="afxq-ok">{}</span>', "✔")
+        # The link's state as uploads decides it (the link page, the alerts and the dashboard say the same).
+        badge = getattr(community, "link_badge", None) or link_health.badges([community]).get(community.pk)
+        reason = f": {community.uploads_halted_reason}" if community.uploads_halted_reason else ""
+        if badge is None:
+            return format_html('<span class="afxq-bad">✘ {}</span>', community.uploads_halted_reason) if reason else "—"
+        return format_html('<span class="{} link-state" data-state="{}">{}{}</span>', badge.css, badge.state,
+                           badge.label, reason)
+
+    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
+        changelist = super().get_changelist_instance(request)
+        page = list(changelist.result_list)  # evaluated once: the template iterates the same cached rows
+        found = link_health.badges(page)  # a few queries for the page, not per row
+        for community in page:
+            community.link_badge = found.get(community.pk)
+        return changelist
 
     @admin.display(description=_("points"), ordering="point_count")
     def point_count(self, community: Community) -> int:

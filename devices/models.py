@@ -88,6 +88,8 @@ class DeviceEvent(models.Model):
         ordering = ["-received_at", "-id"]
         constraints = [models.UniqueConstraint(fields=["device", "device_event_id"], name="unique_device_event_id",
                                                condition=~models.Q(device_event_id=""))]
+        # The dashboard's counts (today per point, the last 24 hours and 30 days) read a community's time range.
+        indexes = [models.Index(fields=["community", "occurred_at"], name="device_event_community_time")]
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk}"

@@ -296,6 +296,11 @@ EXPECTATIONS: dict[str, Callable[[World, str], None]] = {
     "admin:communities_building_generate_rooms": check_generate_rooms,
     "admin:uploads_link_overview": check_admin_gate("admin:uploads_link_overview"),
     "admin:uploads_link_detail": check_admin_gate("admin:uploads_link_detail", ("community",)),
+    "dashboard:home": check_admin_gate("dashboard:home"),
+    "dashboard:apps": check_admin_gate("dashboard:apps"),
+    "dashboard:overview-data": check_admin_gate("dashboard:overview-data"),
+    "dashboard:community": check_admin_gate("dashboard:community", ("community",)),
+    "dashboard:community-data": check_admin_gate("dashboard:community-data", ("community",)),
 }
 
 

@@ -88,8 +88,11 @@ def test_it_lets_staff_resume_a_halted_community(alice, community_a):
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
-def test_it_alerts_once_when_the_link_goes_down_and_once_when_it_comes_back(sandbox_city, output_dir):
+def test_it_alerts_once_when_the_link_goes_down_and_once_when_it_comes_back(sandbox_city, output_dir, settings):
     from tests.factories import MembershipFactory, UserFactory
+
+    # The page decides the state by the same rule and the same setting as the worker's link checks.
+    settings.LINK_DOWN_AFTER_SECONDS = 5
 
     community = CommunityFactory(city_id="CITY-LINK")
     SiteCredentialFactory(community=community)

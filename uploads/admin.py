@@ -4,6 +4,7 @@ import json
 import logging
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -17,7 +18,7 @@ from afxq_portal.pii import mask_text
 from communities import tenancy
 from communities.admin_scope import ScopedModelAdmin
 
-from . import monitoring, outbox
+from . import holdback, monitoring, outbox
 from .models import LinkState, OutboxRecord, UploadBatch
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ class OutboxRecordAdmin(ScopedModelAdmin):
     # `fields` may carry an ID number (image/people idNumber): shown masked, never raw.
     # The city's error may echo a record's fields: masked as well.
     exclude = ["fields", "sealed", "images", "last_error"]
-    readonly_fields = ["masked_fields", "image_paths", "masked_error",
+    readonly_fields = ["held_back", "masked_fields", "image_paths", "masked_error",
                        *[f.name for f in OutboxRecord._meta.fields if f.name not in ("fields", "sealed", "images", "last_error")]]
     actions = ["retry_dead_letters"]
     change_list_template = "admin/uploads/outboxrecord/change_list.html"
@@ -45,6 +46,10 @@ class OutboxRecordAdmin(ScopedModelAdmin):
     @admin.display(description=gettext_lazy("last error"))
     def short_error(self, record: OutboxRecord) -> str:
         return mask_text(record.last_error[:120])
+
+    @admin.display(description=gettext_lazy("held back because"))
+    def held_back(self, record: OutboxRecord) -> str:
+        return holdback.held_back_reason(record) or "—"
 
     @admin.display(description=gettext_lazy("fields"))
     def masked_fields(self, record: OutboxRecord) -> str:
@@ -116,8 +121,9 @@ class UploadBatchAdmin(ScopedModelAdmin):
 
 @admin.register(LinkState)
 class LinkStateAdmin(ScopedModelAdmin):
+    list_select_related = ["community"]
     list_display = ["community", "state_flag", "down_since", "last_success_at", "last_error_at", "alerts_sent"]
-    fields = ["community", "alert_state", "down_since", "last_success_at", "masked_error", "last_error_at",
+    fields = ["community", "state_flag", "alert_state", "down_since", "last_success_at", "masked_error", "last_error_at",
               "alerts_sent"]
     readonly_fields = fields
 
@@ -127,9 +133,20 @@ class LinkStateAdmin(ScopedModelAdmin):
 
     @admin.display(description=gettext_lazy("state"))
     def state_flag(self, state: LinkState) -> str:
+        # monitoring.link_state's answer (as on the link page), not alert_state: that one only says
+        # whether support was told of an incident.
+        health = getattr(state, "health", None) or monitoring.link_of(state.community).health
         url = reverse("admin:uploads_link_detail", args=[state.community_id])
-        css = "afxq-bad" if state.alert_state == LinkState.Alert.DOWN else "afxq-ok"
-        return format_html('<a class="{}" href="{}">{}</a>', css, url, state.get_alert_state_display())
+        return format_html('<a class="{} link-state" data-state="{}" href="{}">{}</a>', health.css, health.value,
+                           url, health.label)
+
+    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
+        changelist = super().get_changelist_instance(request)
+        page = list(changelist.result_list)  # evaluated once: the template iterates the same cached rows
+        found = monitoring.health_by_community([state.community for state in page])
+        for state in page:
+            state.health = found.get(state.community_id)
+        return changelist
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False

@@ -8,17 +8,17 @@ processes evaluate the link at once, only one of them sends.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db.models import F, Min
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from communities.models import Community, SupportContact
 
-from .models import Endpoint, LinkState, OutboxRecord
+from . import monitoring
+from .models import LinkState, OutboxRecord
 
 log = logging.getLogger(__name__)
 
@@ -54,25 +54,12 @@ def alert_credentials(community: Community, reason: str) -> None:
            "credentials")
 
 
-def link_is_down(community: Community, state: LinkState, now=None) -> bool:
-    """Down: halted for bad credentials, or a backlog with no success for LINK_DOWN_AFTER_SECONDS."""
-    if community.uploads_halted_reason:
-        return True
-    now = now or timezone.now()
-    # The city's endpoints only: registration callbacks go elsewhere and do not say the city link is down.
-    oldest = OutboxRecord.objects.filter(community=community, status__in=BACKLOG_STATUSES).exclude(
-        endpoint=Endpoint.REGISTRATION_CALLBACK).aggregate(oldest=Min("created_at"))["oldest"]
-    if oldest is None:
-        return False
-    reference = max(filter(None, [state.last_success_at, oldest]))
-    return now - reference > timedelta(seconds=settings.LINK_DOWN_AFTER_SECONDS)
-
-
 def check_link(community: Community) -> str:
-    """Evaluate one community, alert on a transition; returns the state after."""
+    """Evaluate one community, alert on a transition (an incident: down or halted, by the one rule,
+    ``monitoring.link_state``); returns the alert state after."""
     state, _created = LinkState.objects.get_or_create(community=community)
     now = timezone.now()
-    down = link_is_down(community, state, now)
+    down = monitoring.link_of(community, now).health.alerting
     if down and state.alert_state == LinkState.Alert.UP:
         if LinkState.objects.filter(pk=state.pk, alert_state=LinkState.Alert.UP).update(
                 alert_state=LinkState.Alert.DOWN, down_since=now) and not community.uploads_halted_reason:

@@ -6,6 +6,7 @@ SQLite, an embedded filesystem Celery broker and the sandbox city platform. Prod
 """
 
 from .base import *  # noqa: F403
+from .dashboard import *  # noqa: F403
 from .database import *  # noqa: F403
 from .devices import *  # noqa: F403
 from .files import *  # noqa: F403
