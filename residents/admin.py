@@ -217,8 +217,8 @@ class ApplyAccessCallAdmin(ScopedModelAdmin):
         return super().changelist_view(request, extra_context)
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        # A record of what the city sent: only the retention sweep (or a platform administrator) deletes it.
-        return request.user.is_active and request.user.is_superuser
+        # A record of what the city sent: only the retention sweep deletes it.
+        return False
 
 
 # Excel import jobs, templates and exports (residents/excel/admin.py).

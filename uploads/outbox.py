@@ -382,6 +382,34 @@ def retry_dead(queryset: QuerySet[OutboxRecord], *, acting_user) -> int:
     return count
 
 
+# Rows that never reached the city: pending ones waiting for their turn or backoff, and dead letters.
+# A row in flight is being sent this moment (the city may already hold it) and cannot be discarded.
+DISCARDABLE = (OutboxRecord.Status.PENDING, OutboxRecord.Status.DEAD)
+
+
+class DiscardError(Exception):
+    pass
+
+
+def discard_outbox_records(queryset: QuerySet[OutboxRecord], *, reason: str, acting_user) -> int:
+    """Set unsent rows aside for good (they are never sent, and never deleted except by retention), with
+    who, when and why on the row itself: that is the record of it (uploads writes no other app's audit
+    table). Platform administrators only; a reason is required."""
+    reason = reason.strip()
+    if not reason:
+        raise DiscardError("a reason is required to discard outbox records")
+    if acting_user is None or not (acting_user.is_active and acting_user.is_superuser):
+        raise DiscardError("only platform administrators discard outbox records")
+    with transaction.atomic():
+        ids = list(queryset.filter(status__in=DISCARDABLE).values_list("id", flat=True))
+        # Guarded by the status, like a claim: a row a drain claimed meanwhile is not discarded.
+        count = OutboxRecord.objects.filter(id__in=ids, status__in=DISCARDABLE).update(
+            status=OutboxRecord.Status.DISCARDED, discarded_at=timezone.now(), discarded_by=acting_user,
+            discard_reason=reason[:300], claim="", lease_until=None)
+    log.warning("%s discarded %d unsent outbox rows: %s", acting_user, count, reason[:300])
+    return count
+
+
 def resume_uploads(community: Community, *, acting_user) -> bool:
     """Clear a halt by hand (e.g. the city fixed the account without our credentials changing)."""
     from .services import nudge_drain
