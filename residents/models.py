@@ -93,7 +93,9 @@ class Resident(models.Model):
             models.UniqueConstraint(fields=["community", "city_owner_id"], name="unique_resident_owner_id",
                                     condition=models.Q(city_owner_id__isnull=False)),
         ]
-        permissions = [("view_pii", _("Can see ID numbers and phones in clear"))]
+        permissions = [("view_pii", _("Can see ID numbers and phones in clear")),
+                       # The whole community's people in one file (附件1): given by name, not with the admin.
+                       ("export_init_package", _("Can export the initialisation package (附件1)"))]
 
     def __str__(self) -> str:
         return f"{self.name} ({mask_id_card(self.id_card)})"
