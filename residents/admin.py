@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
+from django.contrib.admin.widgets import AdminSplitDateTime
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -19,14 +21,31 @@ from communities.admin_scope import ScopedModelAdmin, ScopedTabularInline
 
 from . import services
 from .models import ApplyAccessCall, Resident, ResidentChange, ResidentProposal
+from .validation import validity_end
 
 _ID_LIKE = re.compile(r"^[0-9]{17}[0-9Xx]$")
+
+
+class DayOrMomentField(forms.SplitDateTimeField):
+    """A date and an optional time: a date alone is a day (``validity_end`` decides what it means)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(require_all_fields=False, **kwargs)
+        self.fields[1].required = False
+
+    def compress(self, data_list: list) -> dt.date | dt.datetime | None:
+        if data_list and data_list[0] and not data_list[1]:
+            return data_list[0]
+        return super().compress(data_list)
 
 
 class ResidentForm(TextRulesFormMixin, forms.ModelForm):
     line_fields = ("name", "address")
     id_card = forms.CharField(label=_("ID card"), max_length=18, validators=[validate_id_card])
     phone = forms.CharField(label=_("phone"), max_length=20, validators=[validate_phone])
+    valid_until = DayOrMomentField(label=_("valid until"), required=False, widget=AdminSplitDateTime,
+                                   help_text=_("Empty: long-term. A day without a time (or 00:00) means until the "
+                                               "end of that day."))
 
     class Meta:
         model = Resident
@@ -59,6 +78,9 @@ class ResidentForm(TextRulesFormMixin, forms.ModelForm):
 
     def clean_phone(self) -> str:
         return self._kept("phone")
+
+    def clean_valid_until(self) -> dt.datetime | None:
+        return validity_end(self.cleaned_data.get("valid_until"))
 
     def clean(self):
         cleaned = super().clean()

@@ -33,7 +33,7 @@ from communities.models import Community
 
 from ..models import TYPES_WITH_ROOM, Resident, ResidentChange, Source
 from ..photos import PhotoRefused, reencode
-from ..validation import CleanPerson, check_person, clean_person_type, resolve_room, room_index, room_key
+from ..validation import CleanPerson, check_person, clean_person_type, resolve_room, room_index, room_key, validity_end
 from .columns import BY_FIELD, ROOM_FIELDS
 from .photos_zip import PhotoSource, open_upload
 from .reader import SheetRow, WorkbookReader, cell_text, datetime_from_cell, id_card_from_cell
@@ -137,6 +137,7 @@ class RowChecker:
         id_card, id_problem = id_card_from_cell(data.get("id_card"))
         valid_from, from_problem = datetime_from_cell(data.get("valid_from"))
         valid_until, until_problem = datetime_from_cell(data.get("valid_until"))
+        valid_until = validity_end(valid_until)  # a day means until the end of it
         raw = {
             "name": cell_text(data.get("name")), "id_card": id_card, "phone": cell_text(data.get("phone")),
             "sex": cell_text(data.get("sex")), "person_type": cell_text(data.get("person_type")),
