@@ -234,7 +234,7 @@ class ApplyAccessCall(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.ywlsh or '?'} {self.outcome} @ {self.received_at:%Y-%m-%d %H:%M:%S}"
+        return f"{self.ywlsh or '?'} {self.outcome} @ {timezone.localtime(self.received_at):%Y-%m-%d %H:%M:%S}"
 
 
 # The Excel import job and the export log live with the rest of the Excel code (residents/excel/).

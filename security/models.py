@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from communities.models import Community
@@ -36,4 +37,4 @@ class AuditEvent(models.Model):
         ordering = ["-at", "-pk"]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} {self.username} {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.get_kind_display()} {self.username} {timezone.localtime(self.at):%Y-%m-%d %H:%M}"

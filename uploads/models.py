@@ -51,7 +51,7 @@ class UploadBatch(models.Model):
         ordering = ["-started_at"]
 
     def __str__(self) -> str:
-        return f"{self.endpoint} × {self.record_count} @ {self.started_at:%Y-%m-%d %H:%M:%S}"
+        return f"{self.endpoint} × {self.record_count} @ {timezone.localtime(self.started_at):%Y-%m-%d %H:%M:%S}"
 
 
 class OutboxRecord(models.Model):
