@@ -16,7 +16,7 @@ from afxq_portal.pii import mask_id_card, mask_phone, mask_text
 from afxq_portal.text import TextRulesFormMixin
 
 from . import services
-from .addresses import AddressError, parse_seven_segment
+from .addresses import AddressError, parse_room_label, parse_seven_segment
 from .admin_points import PointInline
 from .admin_scope import (
     ScopedModelAdmin,
@@ -245,7 +245,12 @@ class RoomAdmin(ScopedModelAdmin):
         try:
             address = parse_seven_segment(search_term)
         except AddressError:
-            return super().get_search_results(request, queryset, search_term)
+            # Or the room as Room.__str__ names it ("1栋1单元3楼01号", or its beginning): the room picker's search.
+            room = parse_room_label(search_term)
+            if room is None:
+                return super().get_search_results(request, queryset, search_term)
+            parts = {"building": "building__number", "unit": "unit", "floor": "floor", "room": "number"}
+            return queryset.filter(**{parts[part]: value for part, value in room.items()}), False
         standard = address.standard
         return queryset.filter(
             building__community__province=standard.province, building__community__city=standard.city,

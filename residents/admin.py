@@ -16,14 +16,17 @@ from django.utils.translation import ngettext
 from afxq_portal.crypto import keyed_hash
 from afxq_portal.pii import mask_id_card, mask_phone
 from afxq_portal.text import TextRulesFormMixin
-from afxq_portal.validators import validate_id_card, validate_phone
+from afxq_portal.validators import phone_key, validate_id_card, validate_phone
+from communities.addresses import parse_room_label
 from communities.admin_scope import ScopedModelAdmin, ScopedTabularInline
 
 from . import services
-from .models import ApplyAccessCall, Resident, ResidentChange, ResidentProposal
+from .models import ApplyAccessCall, Resident, ResidentChange, ResidentProposal, phone_lookup_hash
 from .validation import validity_end
 
 _ID_LIKE = re.compile(r"^[0-9]{17}[0-9Xx]$")
+# What people type for a phone: digits (full-width too), spaces, +, hyphens, brackets.
+_PHONE_LIKE = re.compile(r"^[+＋]?[\d\s\-()（）]+$")
 
 
 class DayOrMomentField(forms.SplitDateTimeField):
@@ -133,11 +136,16 @@ class ResidentAdmin(ScopedModelAdmin):
     actions = ["approve_selected", "reject_selected"]
     list_display = ["name", "person_type", "masked_id_card", "masked_phone", "room", "status", "photo_status",
                     "valid_until", "user_id", "community", "created_at"]
-    list_filter = ["status", "person_type", "source", "photo_status", "room__needs_confirmation", "community"]
+    list_filter = ["status", "person_type", "source", "photo_status", "room__needs_confirmation", "community",
+                   "room__building", "room__unit", "room__floor"]
     # The review queue's count: each filter choice shows how many people it holds (in the user's scope).
     show_facets = admin.ShowFacets.ALWAYS
+    # Also by full ID number, phone and room (get_search_results): those need more than a column search.
     search_fields = ["name", "city_owner_id", "ywlsh"]
+    search_help_text = _("Name, full ID number, phone, room (1栋1单元3楼01号, or 1栋1单元), ownerId or ywlsh.")
     list_select_related = ["room__building", "community"]
+    # Typed, not picked from a list of every room (a community has thousands); scoped like every choice.
+    autocomplete_fields = ["room"]
     # Status changes go through the review actions (history, callback), never a bare edit.
     readonly_fields = ["status", "photo_status", "photo_error", "photo_preview", "reviewed_by", "reviewed_at",
                        "reject_reason", "created_at", "updated_at"]
@@ -200,11 +208,20 @@ class ResidentAdmin(ScopedModelAdmin):
         return type(form.__name__, (form,), {"pii_in_clear": False})
 
     def get_search_results(self, request: HttpRequest, queryset, search_term: str):
-        # ID numbers are stored encrypted: a full ID number is found through its keyed hash.
+        # ID numbers and phones are stored encrypted: a full ID number or a phone is found through its keyed hash.
         term = search_term.strip()
         if _ID_LIKE.match(term):
             return queryset.filter(id_card_hash=keyed_hash(term)), False
-        return super().get_search_results(request, queryset, search_term)
+        room = parse_room_label(term)
+        if room is not None:
+            parts = {"building": "room__building__number", "unit": "room__unit", "floor": "room__floor",
+                     "room": "room__number"}
+            return queryset.filter(**{parts[part]: value for part, value in room.items()}), False
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if _PHONE_LIKE.match(term) and len(phone_key(term)) >= 7:
+            # Digits may also be an ownerId or a ywlsh: the phone's matches come on top of the column search.
+            found = found | queryset.filter(phone_hash=phone_lookup_hash(term))
+        return found, may_have_duplicates
 
 
 @admin.register(ApplyAccessCall)

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from afxq_portal.crypto import EncryptedTextField, keyed_hash
 from afxq_portal.pii import mask_id_card, mask_phone
 from afxq_portal.storage import private_storage
+from afxq_portal.validators import phone_key
 from communities.models import Community, Room
 from uploads.contract import PersonType, pass_record_type
 
@@ -33,6 +34,12 @@ class Source(models.TextChoices):
     AI_ADMIN = "02", _("02 AI-layer admin")
     IMPORT = "import", _("Excel initialisation")
     MANUAL = "manual", _("entered in this portal")
+
+
+def phone_lookup_hash(phone: str | None) -> str:
+    """What ``Resident.phone_hash`` holds (and a search for a phone looks up): empty for no phone."""
+    key = phone_key(phone or "")
+    return keyed_hash(key) if key else ""
 
 
 class Resident(models.Model):
@@ -56,6 +63,8 @@ class Resident(models.Model):
     id_card = EncryptedTextField(_("ID card"))
     id_card_hash = models.CharField(max_length=64, editable=False, db_index=True)
     phone = EncryptedTextField(_("phone"))
+    # The phone is encrypted: staff find a person by it through this (afxq_portal.validators.phone_key).
+    phone_hash = models.CharField(max_length=64, editable=False, db_index=True, blank=True, default="")
     sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices, default=Sex.UNKNOWN)
     person_type = models.CharField(_("person type"), max_length=2, choices=PersonType.choices)
     room = models.ForeignKey(Room, on_delete=models.PROTECT, null=True, blank=True, related_name="residents",
@@ -102,6 +111,7 @@ class Resident(models.Model):
 
     def save(self, *args, **kwargs) -> None:
         self.id_card_hash = keyed_hash(self.id_card or "")
+        self.phone_hash = phone_lookup_hash(self.phone)
         super().save(*args, **kwargs)
 
     @property

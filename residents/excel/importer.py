@@ -31,7 +31,7 @@ from afxq_portal.pii import mask_text
 from communities.addresses import format_seven_segment
 from communities.models import Community
 
-from ..models import TYPES_WITH_ROOM, Resident, ResidentChange, Source
+from ..models import TYPES_WITH_ROOM, Resident, ResidentChange, Source, phone_lookup_hash
 from ..photos import PhotoRefused, reencode
 from ..validation import CleanPerson, check_person, clean_person_type, resolve_room, room_index, room_key, validity_end
 from .columns import BY_FIELD, ROOM_FIELDS
@@ -325,6 +325,7 @@ class BatchWriter:
             status=Resident.Status.ACTIVE,
         )
         resident.id_card_hash = keyed_hash(person.id_card)  # bulk_create does not call save()
+        resident.phone_hash = phone_lookup_hash(person.phone)
         if result.room is not None:
             resident.room_id = self._room_id(result.room, result)
         if result.photo is not None:
