@@ -17,7 +17,7 @@ from afxq_portal.text import TextRulesFormMixin
 
 from . import services
 from .addresses import AddressError, parse_room_label, parse_seven_segment
-from .admin_points import PointInline
+from .admin_points import PointInline, warn_of_mismatched_points
 from .admin_scope import (
     ScopedModelAdmin,
     ScopedStackedInline,
@@ -26,7 +26,7 @@ from .admin_scope import (
     SuperuserOnlyMixin,
 )
 from .forms import GuardForm, ProvincialCredentialForm, SiteCredentialForm
-from .models import Building, Community, Guard, Membership, Room, SupportContact
+from .models import Building, Community, Guard, Membership, MonitoringPoint, Room, SupportContact
 
 admin.site.site_header = _("afxq-portal · smart-security community")
 admin.site.site_title = _("afxq-portal")
@@ -88,8 +88,8 @@ POINT_MISMATCH = Q(points__provincial_name="") | ~Q(points__provincial_name=F("p
 
 @admin.register(Community)
 class CommunityAdmin(ScopedModelAdmin):
-    list_display = ["name", "city_id", "standard_address", "category", "level", "requires_guard_review",
-                    "point_count", "point_mismatches", "uploads_state"]
+    # Fits a laptop's screen: category, level and guard review are filters (and on the page), not columns.
+    list_display = ["name", "city_id", "standard_address", "point_count", "point_mismatches", "uploads_state"]
     list_filter = ["category", "level", "requires_guard_review"]
     search_fields = ["name", "city_id", "street"]
     readonly_fields = ["uploads_halted_at", "created_at"]
@@ -122,6 +122,11 @@ class CommunityAdmin(ScopedModelAdmin):
         url = reverse("admin:communities_monitoringpoint_changelist")
         return format_html('<a href="{}?community__id__exact={}&amp;name_match=no"><span class="afxq-bad">✘ {}</span></a>',
                            url, community.pk, community.mismatch_count)
+
+    def save_formset(self, request: HttpRequest, form: forms.Form, formset, change: bool) -> None:
+        super().save_formset(request, form, formset, change)
+        if formset.model is MonitoringPoint:
+            warn_of_mismatched_points(request, [*formset.new_objects, *(obj for obj, _f in formset.changed_objects)])
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Community]:
         return super().get_queryset(request).annotate(
@@ -178,6 +183,11 @@ class RoomInline(ScopedTabularInline):
         return room.seven_segment_address if room.pk else "-"
 
 
+# Above this many rooms a building's page lists none (one of 400 rooms was 12,000 px tall) and links to the
+# room list filtered to the building, which pages and searches them.
+ROOM_INLINE_LIMIT = 40
+
+
 @admin.register(Building)
 class BuildingAdmin(ScopedModelAdmin):
     list_display = ["__str__", "community", "room_count", "needs_confirmation"]
@@ -200,8 +210,24 @@ class BuildingAdmin(ScopedModelAdmin):
             *super().get_urls(),
         ]
 
+    def _too_many_rooms(self, building: Building | None) -> bool:
+        return building is not None and building.pk is not None and \
+            Room.objects.filter(building=building).count() > ROOM_INLINE_LIMIT
+
+    def get_inline_instances(self, request: HttpRequest, obj: Building | None = None) -> list:
+        inlines = super().get_inline_instances(request, obj)
+        if self._too_many_rooms(obj):
+            return [inline for inline in inlines if not isinstance(inline, RoomInline)]
+        return inlines
+
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
-        extra_context = {**(extra_context or {}), "generate_rooms_label": _("Generate rooms")}
+        building = self.get_object(request, object_id)
+        rooms_url = reverse("admin:communities_room_changelist") + f"?building__id__exact={building.pk}" \
+            if building is not None else ""
+        extra_context = {**(extra_context or {}), "generate_rooms_label": _("Generate rooms"),
+                         "rooms_url": rooms_url, "rooms_label": _("Rooms of this building"),
+                         "rooms_listed_elsewhere": self._too_many_rooms(building),
+                         "room_total": building.rooms.count() if building is not None else 0}
         return super().change_view(request, object_id, form_url, extra_context)
 
     def generate_rooms_view(self, request: HttpRequest, object_id: str) -> HttpResponse:

@@ -15,7 +15,8 @@ from afxq_portal.validators import normalise_phone, validate_id_card
 
 from .models import Guard, ProvincialCredential, SiteCredential
 
-_KEEP_HELP = _("Stored encrypted and never shown again. Leave empty to keep the current value.")
+_SET_HELP = _("Set: stored encrypted and never shown again. Leave empty to keep the current value.")
+_NOT_SET_HELP = _("Not set. Stored encrypted and never shown again.")
 
 
 class WriteOnlySecretsForm(forms.ModelForm):
@@ -28,10 +29,14 @@ class WriteOnlySecretsForm(forms.ModelForm):
         has_instance = self.instance.pk is not None
         for name in self.secret_fields:
             field = self.fields[name]
+            # Whether a value is stored, never what it is: staff need to know a secret was entered.
+            is_set = has_instance and bool(getattr(self.instance, name))
+            attrs = {"autocomplete": "new-password", **({"placeholder": _("set — leave empty to keep")} if is_set else {})}
             self.fields[name] = forms.CharField(
                 label=field.label, required=not has_instance and field.required, strip=False,
-                widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-                help_text=_KEEP_HELP if has_instance else _("Stored encrypted and never shown again."),
+                widget=forms.PasswordInput(render_value=False, attrs=attrs),
+                help_text=_SET_HELP if is_set else (_NOT_SET_HELP if has_instance
+                                                    else _("Stored encrypted and never shown again.")),
             )
             # Never put the clear value into the form's initial data (it would reach the page).
             self.initial[name] = ""
@@ -120,3 +125,4 @@ class GuardForm(TextRulesFormMixin, forms.ModelForm):
         if commit:
             guard.save()
         return guard
+
