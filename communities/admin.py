@@ -5,6 +5,8 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -25,7 +27,7 @@ from .admin_scope import (
     SuperuserOnlyAdmin,
     SuperuserOnlyMixin,
 )
-from .forms import GuardForm, ProvincialCredentialForm, SiteCredentialForm
+from .forms import GuardForm, PropertyStaffForm, ProvincialCredentialForm, SiteCredentialForm
 from .models import Building, Community, Guard, Membership, MonitoringPoint, Room, SupportContact
 
 admin.site.site_header = _("afxq-portal · smart-security community")
@@ -323,3 +325,31 @@ class MembershipAdmin(SuperuserOnlyAdmin):
     list_display = ["user", "community"]
     list_filter = ["community"]
     autocomplete_fields = ["user"]
+    change_list_template = "admin/communities/membership/change_list.html"
+
+    def get_urls(self):
+        return [
+            path("add-staff/", self.admin_site.admin_view(self.add_staff_view), name="communities_membership_add_staff"),
+            *super().get_urls(),
+        ]
+
+    def add_staff_view(self, request: HttpRequest) -> HttpResponse:
+        """A colleague's access in one step: the login, its password and its communities. Platform administrators
+        only, like every login (SuperuserOnlyMixin): staff do not manage logins."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = PropertyStaffForm(request.POST or None, communities=Community.objects.order_by("name"))
+        if request.method == "POST" and form.is_valid():
+            with transaction.atomic():  # the login, its memberships and the admin's history row together
+                user = services.add_property_staff(
+                    username=form.cleaned_data["username"], password=form.cleaned_data["password1"],
+                    first_name=form.cleaned_data["first_name"], communities=list(form.cleaned_data["communities"]),
+                    acting_user=request.user)
+                self.log_addition(request, user, [{"added": {"name": "property staff", "object": user.get_username()}}])
+            self.message_user(request, _("%(user)s can now log in and manage %(communities)s.") % {
+                "user": user.get_username(),
+                "communities": "、".join(c.name for c in form.cleaned_data["communities"])}, messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:communities_membership_changelist") + f"?user__id__exact={user.pk}")
+        context = {**self.admin_site.each_context(request), "form": form, "opts": self.model._meta,
+                   "title": _("Add property staff")}
+        return TemplateResponse(request, "admin/communities/membership/add_staff.html", context)

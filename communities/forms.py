@@ -13,7 +13,7 @@ from afxq_portal.pii import mask_id_card
 from afxq_portal.text import TextRulesFormMixin
 from afxq_portal.validators import normalise_phone, validate_id_card
 
-from .models import Guard, ProvincialCredential, SiteCredential
+from .models import Community, Guard, ProvincialCredential, SiteCredential
 
 _SET_HELP = _("Set: stored encrypted and never shown again. Leave empty to keep the current value.")
 _NOT_SET_HELP = _("Not set. Stored encrypted and never shown again.")
@@ -126,3 +126,40 @@ class GuardForm(TextRulesFormMixin, forms.ModelForm):
             guard.save()
         return guard
 
+
+class PropertyStaffForm(TextRulesFormMixin, forms.Form):
+    """A property-staff login with its communities (communities.services.add_property_staff)."""
+
+    line_fields = ("username", "first_name")
+    username = forms.CharField(label=_("username"), max_length=150,
+                               help_text=_("Letters, digits and @/./+/-/_ only."))
+    first_name = forms.CharField(label=_("name"), max_length=150, required=False)
+    password1 = forms.CharField(label=_("password"), strip=False,
+                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    password2 = forms.CharField(label=_("password again"), strip=False,
+                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    communities = forms.ModelMultipleChoiceField(label=_("communities"), queryset=Community.objects.none(),
+                                                 widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args: Any, communities: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["communities"].queryset = communities
+
+    def clean_username(self) -> str:
+        username = get_user_model().normalize_username(self.cleaned_data["username"].strip())
+        get_user_model().username_validator(username)
+        if get_user_model()._default_manager.filter(username__iexact=username).exists():
+            raise forms.ValidationError(_("A login with this username already exists."))
+        return username
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        first, second = cleaned.get("password1"), cleaned.get("password2")
+        if first and second and first != second:
+            self.add_error("password2", _("The two passwords differ."))
+        elif first:
+            try:
+                validate_password(first, get_user_model()(username=cleaned.get("username", "")))
+            except forms.ValidationError as exc:
+                self.add_error("password1", exc)
+        return cleaned
