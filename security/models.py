@@ -17,6 +17,7 @@ class AuditEvent(models.Model):
         LOGIN_LOCKED = "login_locked", _("login refused: locked")
         LOGOUT = "logout", _("logout")
         EXPORT = "export", _("export of personal data")
+        DISCARD = "discard", _("outbox records discarded")
 
     # Platform administrators only (security.admin): no community path, logins are not community data.
     at = models.DateTimeField(_("at"), auto_now_add=True, db_index=True)

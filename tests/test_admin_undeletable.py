@@ -14,6 +14,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from security.models import AuditEvent
 from tests.test_tenancy_admin import BUILDERS
 from uploads import outbox, tasks
 from uploads.models import Endpoint, OutboxRecord
@@ -96,6 +97,9 @@ def test_it_lets_a_platform_administrator_discard_unsent_records_with_a_reason(c
         assert record.discarded_at is not None
     sent.refresh_from_db()
     assert sent.status == OutboxRecord.Status.SENT
+    audit = AuditEvent.objects.get(kind=AuditEvent.Kind.DISCARD)
+    assert (audit.user, audit.community) == (root, community_a)
+    assert audit.detail == "2 outbox records discarded: 测试数据，误录"
     # Never sent to the city afterwards, and not deleted.
     assert not OutboxRecord.objects.filter(outbox.due_filter(timezone.now() + timedelta(days=1)),
                                            pk__in=[pending.pk, dead.pk]).exists()
@@ -112,6 +116,19 @@ def test_it_does_not_offer_discarding_to_staff(community_a, alice):
     assert record.status == OutboxRecord.Status.PENDING
     with pytest.raises(outbox.DiscardError):
         outbox.discard_outbox_records(OutboxRecord.objects.all(), reason="不要了", acting_user=alice)
+
+
+def test_it_discards_nothing_when_the_audit_event_cannot_be_written(community_a, root, monkeypatch):
+    record = OutboxRecord.objects.create(community=community_a, endpoint=Endpoint.PASS_RECORD, fields={"n": 1})
+
+    def broken(**kwargs: object) -> None:
+        raise RuntimeError("audit log unavailable")
+
+    monkeypatch.setattr(outbox, "_DISCARD_LISTENERS", [broken])
+    with pytest.raises(RuntimeError):
+        outbox.discard_outbox_records(OutboxRecord.objects.all(), reason="重复", acting_user=root)
+    record.refresh_from_db()
+    assert record.status == OutboxRecord.Status.PENDING  # one transaction: no discard without its audit row
 
 
 def test_it_refuses_a_discard_without_a_reason(community_a, root):
