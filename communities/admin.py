@@ -8,6 +8,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, F, Q, QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -125,7 +126,7 @@ class CommunityAdmin(ScopedModelAdmin):
         return format_html('<a href="{}?community__id__exact={}&amp;name_match=no"><span class="afxq-bad">✘ {}</span></a>',
                            url, community.pk, community.mismatch_count)
 
-    def save_formset(self, request: HttpRequest, form: forms.Form, formset, change: bool) -> None:
+    def save_formset(self, request: HttpRequest, form: forms.Form, formset: BaseInlineFormSet, change: bool) -> None:
         super().save_formset(request, form, formset, change)
         if formset.model is MonitoringPoint:
             warn_of_mismatched_points(request, [*formset.new_objects, *(obj for obj, _f in formset.changed_objects)])

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -32,7 +33,7 @@ _PHONE_LIKE = re.compile(r"^[+＋]?[\d\s\-()（）]+$")
 class DayOrMomentField(forms.SplitDateTimeField):
     """A date and an optional time: a date alone is a day (``validity_end`` decides what it means)."""
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(require_all_fields=False, **kwargs)
         self.fields[1].required = False
 
