@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
@@ -56,6 +57,16 @@ def validate_id_card(value: str) -> None:
 
 def normalise_phone(value: str) -> str:
     return re.sub(r"[\s()]", "", value or "")
+
+
+def phone_key(value: str) -> str:
+    """A phone as looked up (residents' phones are found by ``keyed_hash(phone_key(...))``): its digits only,
+    any Unicode digit as ASCII, without a leading +86 / 86 country code, so that "138 1234 5678",
+    "+86 13812345678" and "１３８１２３４５６７８" are one phone."""
+    digits = "".join(str(unicodedata.digit(c)) for c in value or "" if unicodedata.digit(c, None) is not None)
+    if len(digits) == 13 and digits.startswith("86"):
+        return digits[2:]
+    return digits
 
 
 def phone_problem(value: str) -> str | None:

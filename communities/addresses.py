@@ -26,6 +26,15 @@ _TAIL_RE = re.compile(
     r"(?P<room>[0-9A-Za-z\-]+)号$"
 )
 
+# A room as people name it without the standard address, as Room.__str__ writes it ("1栋1单元3楼01号"); the
+# trailing parts may be left off ("1栋1单元") to name every room they hold.
+_ROOM_RE = re.compile(
+    r"^(?P<building>[0-9A-Za-z\-]+)栋"
+    r"(?:(?P<unit>[0-9A-Za-z\-]+)单元"
+    r"(?:(?P<floor>-?[0-9A-Za-z]+)[楼层]"
+    r"(?:(?P<room>[0-9A-Za-z\-]+)号?)?)?)?$"
+)
+
 
 class AddressError(ValueError):
     """An address that cannot be understood; the message names the part (in the user's language)."""
@@ -99,6 +108,15 @@ def parse_seven_segment(text: str) -> SevenSegmentAddress:
     standard = parse_standard_address(match.group("head"))
     return SevenSegmentAddress(standard, match.group("building"), match.group("unit"),
                                match.group("floor"), match.group("room"))
+
+
+def parse_room_label(text: str) -> dict[str, str] | None:
+    """The parts of a room label ("1栋1单元3楼01号", or its beginning) given: {"building", "unit", "floor",
+    "room"} as far as written; None when ``text`` is not one."""
+    match = _ROOM_RE.match(normalise(text or ""))
+    if not match:
+        return None
+    return {part: value for part, value in match.groupdict().items() if value}
 
 
 def differing_part(address: StandardAddress, expected: StandardAddress) -> str | None:

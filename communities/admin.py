@@ -6,7 +6,10 @@ from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Count, F, Q, QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -17,8 +20,8 @@ from afxq_portal.pii import mask_id_card, mask_phone, mask_text
 from afxq_portal.text import TextRulesFormMixin
 
 from . import link_health, services
-from .addresses import AddressError, parse_seven_segment
-from .admin_points import PointInline
+from .addresses import AddressError, parse_room_label, parse_seven_segment
+from .admin_points import PointInline, warn_of_mismatched_points
 from .admin_scope import (
     ScopedModelAdmin,
     ScopedStackedInline,
@@ -26,8 +29,8 @@ from .admin_scope import (
     SuperuserOnlyAdmin,
     SuperuserOnlyMixin,
 )
-from .forms import GuardForm, ProvincialCredentialForm, SiteCredentialForm
-from .models import Building, Community, Guard, Membership, Room, SupportContact
+from .forms import GuardForm, PropertyStaffForm, ProvincialCredentialForm, SiteCredentialForm
+from .models import Building, Community, Guard, Membership, MonitoringPoint, Room, SupportContact
 
 admin.site.site_header = _("afxq-portal · smart-security community")
 admin.site.site_title = _("afxq-portal")
@@ -89,8 +92,8 @@ POINT_MISMATCH = Q(points__provincial_name="") | ~Q(points__provincial_name=F("p
 
 @admin.register(Community)
 class CommunityAdmin(ScopedModelAdmin):
-    list_display = ["name", "city_id", "standard_address", "category", "level", "requires_guard_review",
-                    "point_count", "point_mismatches", "uploads_state"]
+    # Fits a laptop's screen: category, level and guard review are filters (and on the page), not columns.
+    list_display = ["name", "city_id", "standard_address", "point_count", "point_mismatches", "uploads_state"]
     list_filter = ["category", "level", "requires_guard_review"]
     search_fields = ["name", "city_id", "street"]
     readonly_fields = ["uploads_halted_at", "created_at"]
@@ -135,6 +138,11 @@ class CommunityAdmin(ScopedModelAdmin):
         url = reverse("admin:communities_monitoringpoint_changelist")
         return format_html('<a href="{}?community__id__exact={}&amp;name_match=no"><span class="afxq-bad">✘ {}</span></a>',
                            url, community.pk, community.mismatch_count)
+
+    def save_formset(self, request: HttpRequest, form: forms.Form, formset: BaseInlineFormSet, change: bool) -> None:
+        super().save_formset(request, form, formset, change)
+        if formset.model is MonitoringPoint:
+            warn_of_mismatched_points(request, [*formset.new_objects, *(obj for obj, _f in formset.changed_objects)])
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Community]:
         return super().get_queryset(request).annotate(
@@ -191,6 +199,11 @@ class RoomInline(ScopedTabularInline):
         return room.seven_segment_address if room.pk else "-"
 
 
+# Above this many rooms a building's page lists none (one of 400 rooms was 12,000 px tall) and links to the
+# room list filtered to the building, which pages and searches them.
+ROOM_INLINE_LIMIT = 40
+
+
 @admin.register(Building)
 class BuildingAdmin(ScopedModelAdmin):
     list_display = ["__str__", "community", "room_count", "needs_confirmation"]
@@ -213,8 +226,24 @@ class BuildingAdmin(ScopedModelAdmin):
             *super().get_urls(),
         ]
 
+    def _too_many_rooms(self, building: Building | None) -> bool:
+        return building is not None and building.pk is not None and \
+            Room.objects.filter(building=building).count() > ROOM_INLINE_LIMIT
+
+    def get_inline_instances(self, request: HttpRequest, obj: Building | None = None) -> list:
+        inlines = super().get_inline_instances(request, obj)
+        if self._too_many_rooms(obj):
+            return [inline for inline in inlines if not isinstance(inline, RoomInline)]
+        return inlines
+
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
-        extra_context = {**(extra_context or {}), "generate_rooms_label": _("Generate rooms")}
+        building = self.get_object(request, object_id)
+        rooms_url = reverse("admin:communities_room_changelist") + f"?building__id__exact={building.pk}" \
+            if building is not None else ""
+        extra_context = {**(extra_context or {}), "generate_rooms_label": _("Generate rooms"),
+                         "rooms_url": rooms_url, "rooms_label": _("Rooms of this building"),
+                         "rooms_listed_elsewhere": self._too_many_rooms(building),
+                         "room_total": building.rooms.count() if building is not None else 0}
         return super().change_view(request, object_id, form_url, extra_context)
 
     def generate_rooms_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -258,7 +287,12 @@ class RoomAdmin(ScopedModelAdmin):
         try:
             address = parse_seven_segment(search_term)
         except AddressError:
-            return super().get_search_results(request, queryset, search_term)
+            # Or the room as Room.__str__ names it ("1栋1单元3楼01号", or its beginning): the room picker's search.
+            room = parse_room_label(search_term)
+            if room is None:
+                return super().get_search_results(request, queryset, search_term)
+            parts = {"building": "building__number", "unit": "unit", "floor": "floor", "room": "number"}
+            return queryset.filter(**{parts[part]: value for part, value in room.items()}), False
         standard = address.standard
         return queryset.filter(
             building__community__province=standard.province, building__community__city=standard.city,
@@ -305,3 +339,31 @@ class MembershipAdmin(SuperuserOnlyAdmin):
     list_display = ["user", "community"]
     list_filter = ["community"]
     autocomplete_fields = ["user"]
+    change_list_template = "admin/communities/membership/change_list.html"
+
+    def get_urls(self):
+        return [
+            path("add-staff/", self.admin_site.admin_view(self.add_staff_view), name="communities_membership_add_staff"),
+            *super().get_urls(),
+        ]
+
+    def add_staff_view(self, request: HttpRequest) -> HttpResponse:
+        """A colleague's access in one step: the login, its password and its communities. Platform administrators
+        only, like every login (SuperuserOnlyMixin): staff do not manage logins."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = PropertyStaffForm(request.POST or None, communities=Community.objects.order_by("name"))
+        if request.method == "POST" and form.is_valid():
+            with transaction.atomic():  # the login, its memberships and the admin's history row together
+                user = services.add_property_staff(
+                    username=form.cleaned_data["username"], password=form.cleaned_data["password1"],
+                    first_name=form.cleaned_data["first_name"], communities=list(form.cleaned_data["communities"]),
+                    acting_user=request.user)
+                self.log_addition(request, user, [{"added": {"name": "property staff", "object": user.get_username()}}])
+            self.message_user(request, _("%(user)s can now log in and manage %(communities)s.") % {
+                "user": user.get_username(),
+                "communities": "、".join(c.name for c in form.cleaned_data["communities"])}, messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:communities_membership_changelist") + f"?user__id__exact={user.pk}")
+        context = {**self.admin_site.each_context(request), "form": form, "opts": self.model._meta,
+                   "title": _("Add property staff")}
+        return TemplateResponse(request, "admin/communities/membership/add_staff.html", context)

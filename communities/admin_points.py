@@ -20,6 +20,15 @@ from .models import Community, MonitoringPoint
 from .points import import_provincial_names, parse_point_name_lines
 
 
+def warn_of_mismatched_points(request: HttpRequest, points: list[MonitoringPoint]) -> None:
+    """Saved, but the city matches a point by its number = the provincial name: say so at once."""
+    mismatched = [point for point in points if not point.name_matches]
+    if mismatched:
+        messages.warning(request, _("Point number differs from the provincial point name (the city needs them "
+                                    "equal): %(points)s") % {
+            "points": ", ".join(f"{p.number} ≠ {p.provincial_name or '∅'}" for p in mismatched)})
+
+
 def point_name_flag(point: MonitoringPoint) -> str:
     if point.name_matches:
         return format_html('<span class="afxq-ok" title="{}">✔</span>', _("matches"))
@@ -72,6 +81,10 @@ class MonitoringPointAdmin(ScopedModelAdmin):
     @admin.display(description=_("number = provincial name"))
     def name_check(self, point: MonitoringPoint) -> str:
         return point_name_flag(point)
+
+    def save_model(self, request: HttpRequest, obj: MonitoringPoint, form: forms.Form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        warn_of_mismatched_points(request, [obj])
 
     def get_urls(self):
         return [

@@ -13,9 +13,10 @@ from afxq_portal.pii import mask_id_card
 from afxq_portal.text import TextRulesFormMixin
 from afxq_portal.validators import normalise_phone, validate_id_card
 
-from .models import Guard, ProvincialCredential, SiteCredential
+from .models import Community, Guard, ProvincialCredential, SiteCredential
 
-_KEEP_HELP = _("Stored encrypted and never shown again. Leave empty to keep the current value.")
+_SET_HELP = _("Set: stored encrypted and never shown again. Leave empty to keep the current value.")
+_NOT_SET_HELP = _("Not set. Stored encrypted and never shown again.")
 
 
 class WriteOnlySecretsForm(forms.ModelForm):
@@ -28,10 +29,14 @@ class WriteOnlySecretsForm(forms.ModelForm):
         has_instance = self.instance.pk is not None
         for name in self.secret_fields:
             field = self.fields[name]
+            # Whether a value is stored, never what it is: staff need to know a secret was entered.
+            is_set = has_instance and bool(getattr(self.instance, name))
+            attrs = {"autocomplete": "new-password", **({"placeholder": _("set — leave empty to keep")} if is_set else {})}
             self.fields[name] = forms.CharField(
                 label=field.label, required=not has_instance and field.required, strip=False,
-                widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-                help_text=_KEEP_HELP if has_instance else _("Stored encrypted and never shown again."),
+                widget=forms.PasswordInput(render_value=False, attrs=attrs),
+                help_text=_SET_HELP if is_set else (_NOT_SET_HELP if has_instance
+                                                    else _("Stored encrypted and never shown again.")),
             )
             # Never put the clear value into the form's initial data (it would reach the page).
             self.initial[name] = ""
@@ -120,3 +125,41 @@ class GuardForm(TextRulesFormMixin, forms.ModelForm):
         if commit:
             guard.save()
         return guard
+
+
+class PropertyStaffForm(TextRulesFormMixin, forms.Form):
+    """A property-staff login with its communities (communities.services.add_property_staff)."""
+
+    line_fields = ("username", "first_name")
+    username = forms.CharField(label=_("username"), max_length=150,
+                               help_text=_("Letters, digits and @/./+/-/_ only."))
+    first_name = forms.CharField(label=_("name"), max_length=150, required=False)
+    password1 = forms.CharField(label=_("password"), strip=False,
+                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    password2 = forms.CharField(label=_("password again"), strip=False,
+                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    communities = forms.ModelMultipleChoiceField(label=_("communities"), queryset=Community.objects.none(),
+                                                 widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args: Any, communities: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["communities"].queryset = communities
+
+    def clean_username(self) -> str:
+        username = get_user_model().normalize_username(self.cleaned_data["username"].strip())
+        get_user_model().username_validator(username)
+        if get_user_model()._default_manager.filter(username__iexact=username).exists():
+            raise forms.ValidationError(_("A login with this username already exists."))
+        return username
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        first, second = cleaned.get("password1"), cleaned.get("password2")
+        if first and second and first != second:
+            self.add_error("password2", _("The two passwords differ."))
+        elif first:
+            try:
+                validate_password(first, get_user_model()(username=cleaned.get("username", "")))
+            except forms.ValidationError as exc:
+                self.add_error("password1", exc)
+        return cleaned

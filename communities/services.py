@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -11,8 +13,10 @@ from django.utils.translation import gettext as _
 from afxq_portal.text import ascii_digits
 
 from .addresses import normalise, parse_standard_address
-from .models import Building, Community, Guard, Room, SiteCredential
+from .models import Building, Community, Guard, Membership, Room, SiteCredential
 from .points import PointSpec, configure_points
+
+log = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -70,6 +74,22 @@ def remove_guard(guard: Guard, *, acting_user: AbstractBaseUser | None) -> None:
     user.username = f"removed-guard-{user.pk}"
     user.set_unusable_password()
     user.save(update_fields=["is_active", "username", "password"])
+
+
+@transaction.atomic
+def add_property_staff(*, username: str, password: str, communities: list[Community], first_name: str = "",
+                       acting_user: AbstractBaseUser | None) -> AbstractBaseUser:
+    """A property-staff login and its communities in one step: the login exists only with its Membership rows
+    (a staff login without one sees nothing and only confuses). Callers check who may do it (platform
+    administrators: logins span communities)."""
+    if not communities:
+        raise ValueError("property staff need at least one community")
+    user = get_user_model().objects.create_user(username=username, password=password, first_name=first_name,
+                                                is_staff=True, is_superuser=False)
+    Membership.objects.bulk_create([Membership(user=user, community=community) for community in communities])
+    log.info("%s added property staff %s for %s", acting_user, username,
+             ", ".join(sorted(c.city_id for c in communities)))
+    return user
 
 
 MAX_GENERATED_ROOMS = 2000

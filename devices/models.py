@@ -114,4 +114,4 @@ class FaceTombstone(models.Model):
         ordering = ["deleted_at", "id"]
 
     def __str__(self) -> str:
-        return f"resident #{self.resident_id} deleted {self.deleted_at:%Y-%m-%d %H:%M:%S}"
+        return f"resident #{self.resident_id} deleted {timezone.localtime(self.deleted_at):%Y-%m-%d %H:%M:%S}"

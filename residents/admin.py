@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import datetime as dt
 import re
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
+from django.contrib.admin.widgets import AdminSplitDateTime
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -14,19 +17,39 @@ from django.utils.translation import ngettext
 from afxq_portal.crypto import keyed_hash
 from afxq_portal.pii import mask_id_card, mask_phone
 from afxq_portal.text import TextRulesFormMixin
-from afxq_portal.validators import validate_id_card, validate_phone
+from afxq_portal.validators import phone_key, validate_id_card, validate_phone
+from communities.addresses import parse_room_label
 from communities.admin_scope import ScopedModelAdmin, ScopedTabularInline
 
 from . import services
-from .models import ApplyAccessCall, Resident, ResidentChange, ResidentProposal
+from .models import ApplyAccessCall, Resident, ResidentChange, ResidentProposal, phone_lookup_hash
+from .validation import validity_end
 
 _ID_LIKE = re.compile(r"^[0-9]{17}[0-9Xx]$")
+# What people type for a phone: digits (full-width too), spaces, +, hyphens, brackets.
+_PHONE_LIKE = re.compile(r"^[+＋]?[\d\s\-()（）]+$")
+
+
+class DayOrMomentField(forms.SplitDateTimeField):
+    """A date and an optional time: a date alone is a day (``validity_end`` decides what it means)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(require_all_fields=False, **kwargs)
+        self.fields[1].required = False
+
+    def compress(self, data_list: list) -> dt.date | dt.datetime | None:
+        if data_list and data_list[0] and not data_list[1]:
+            return data_list[0]
+        return super().compress(data_list)
 
 
 class ResidentForm(TextRulesFormMixin, forms.ModelForm):
     line_fields = ("name", "address")
     id_card = forms.CharField(label=_("ID card"), max_length=18, validators=[validate_id_card])
     phone = forms.CharField(label=_("phone"), max_length=20, validators=[validate_phone])
+    valid_until = DayOrMomentField(label=_("valid until"), required=False, widget=AdminSplitDateTime,
+                                   help_text=_("Empty: long-term. A day without a time (or 00:00) means until the "
+                                               "end of that day."))
 
     class Meta:
         model = Resident
@@ -59,6 +82,9 @@ class ResidentForm(TextRulesFormMixin, forms.ModelForm):
 
     def clean_phone(self) -> str:
         return self._kept("phone")
+
+    def clean_valid_until(self) -> dt.datetime | None:
+        return validity_end(self.cleaned_data.get("valid_until"))
 
     def clean(self):
         cleaned = super().clean()
@@ -111,11 +137,16 @@ class ResidentAdmin(ScopedModelAdmin):
     actions = ["approve_selected", "reject_selected"]
     list_display = ["name", "person_type", "masked_id_card", "masked_phone", "room", "status", "photo_status",
                     "valid_until", "user_id", "community", "created_at"]
-    list_filter = ["status", "person_type", "source", "photo_status", "room__needs_confirmation", "community"]
+    list_filter = ["status", "person_type", "source", "photo_status", "room__needs_confirmation", "community",
+                   "room__building", "room__unit", "room__floor"]
     # The review queue's count: each filter choice shows how many people it holds (in the user's scope).
     show_facets = admin.ShowFacets.ALWAYS
+    # Also by full ID number, phone and room (get_search_results): those need more than a column search.
     search_fields = ["name", "city_owner_id", "ywlsh"]
+    search_help_text = _("Name, full ID number, phone, room (1栋1单元3楼01号, or 1栋1单元), ownerId or ywlsh.")
     list_select_related = ["room__building", "community"]
+    # Typed, not picked from a list of every room (a community has thousands); scoped like every choice.
+    autocomplete_fields = ["room"]
     # Status changes go through the review actions (history, callback), never a bare edit.
     readonly_fields = ["status", "photo_status", "photo_error", "photo_preview", "reviewed_by", "reviewed_at",
                        "reject_reason", "created_at", "updated_at"]
@@ -178,11 +209,20 @@ class ResidentAdmin(ScopedModelAdmin):
         return type(form.__name__, (form,), {"pii_in_clear": False})
 
     def get_search_results(self, request: HttpRequest, queryset, search_term: str):
-        # ID numbers are stored encrypted: a full ID number is found through its keyed hash.
+        # ID numbers and phones are stored encrypted: a full ID number or a phone is found through its keyed hash.
         term = search_term.strip()
         if _ID_LIKE.match(term):
             return queryset.filter(id_card_hash=keyed_hash(term)), False
-        return super().get_search_results(request, queryset, search_term)
+        room = parse_room_label(term)
+        if room is not None:
+            parts = {"building": "room__building__number", "unit": "room__unit", "floor": "room__floor",
+                     "room": "room__number"}
+            return queryset.filter(**{parts[part]: value for part, value in room.items()}), False
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if _PHONE_LIKE.match(term) and len(phone_key(term)) >= 7:
+            # Digits may also be an ownerId or a ywlsh: the phone's matches come on top of the column search.
+            found = found | queryset.filter(phone_hash=phone_lookup_hash(term))
+        return found, may_have_duplicates
 
 
 @admin.register(ApplyAccessCall)
@@ -217,8 +257,8 @@ class ApplyAccessCallAdmin(ScopedModelAdmin):
         return super().changelist_view(request, extra_context)
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        # A record of what the city sent: only the retention sweep (or a platform administrator) deletes it.
-        return request.user.is_active and request.user.is_superuser
+        # A record of what the city sent: only the retention sweep deletes it.
+        return False
 
 
 # Excel import jobs, templates and exports (residents/excel/admin.py).

@@ -7,8 +7,22 @@ class ResidentsConfig(AppConfig):
     verbose_name = _("Residents")
 
     def ready(self) -> None:
+        # uploads and security may not import each other: this app, above both, has the outbox's discards
+        # written to the audit log (inside the discarding transaction).
+        from uploads.outbox import on_discard
+
         # Registers residents.E001 (apply-access open to all in production).
         from . import checks  # noqa: F401
 
         # Celery autodiscovery finds residents.tasks only; the Excel import task lives in residents/excel/.
         from .excel import tasks  # noqa: F401
+
+        on_discard(_audit_discard)
+
+
+def _audit_discard(*, community: object, count: int, reason: str, acting_user: object) -> None:
+    from security.models import AuditEvent
+    from security.services import record_event
+
+    record_event(AuditEvent.Kind.DISCARD, user=acting_user, community=community,
+                 detail=f"{count} outbox records discarded: {reason}")

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from afxq_portal.crypto import EncryptedTextField, keyed_hash
 from afxq_portal.pii import mask_id_card, mask_phone
 from afxq_portal.storage import private_storage
+from afxq_portal.validators import phone_key
 from communities.models import Community, Room
 from uploads.contract import PersonType, pass_record_type
 
@@ -33,6 +34,12 @@ class Source(models.TextChoices):
     AI_ADMIN = "02", _("02 AI-layer admin")
     IMPORT = "import", _("Excel initialisation")
     MANUAL = "manual", _("entered in this portal")
+
+
+def phone_lookup_hash(phone: str | None) -> str:
+    """What ``Resident.phone_hash`` holds (and a search for a phone looks up): empty for no phone."""
+    key = phone_key(phone or "")
+    return keyed_hash(key) if key else ""
 
 
 class Resident(models.Model):
@@ -56,6 +63,8 @@ class Resident(models.Model):
     id_card = EncryptedTextField(_("ID card"))
     id_card_hash = models.CharField(max_length=64, editable=False, db_index=True)
     phone = EncryptedTextField(_("phone"))
+    # The phone is encrypted: staff find a person by it through this (afxq_portal.validators.phone_key).
+    phone_hash = models.CharField(max_length=64, editable=False, db_index=True, blank=True, default="")
     sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices, default=Sex.UNKNOWN)
     person_type = models.CharField(_("person type"), max_length=2, choices=PersonType.choices)
     room = models.ForeignKey(Room, on_delete=models.PROTECT, null=True, blank=True, related_name="residents",
@@ -93,13 +102,16 @@ class Resident(models.Model):
             models.UniqueConstraint(fields=["community", "city_owner_id"], name="unique_resident_owner_id",
                                     condition=models.Q(city_owner_id__isnull=False)),
         ]
-        permissions = [("view_pii", _("Can see ID numbers and phones in clear"))]
+        permissions = [("view_pii", _("Can see ID numbers and phones in clear")),
+                       # The whole community's people in one file (附件1): given by name, not with the admin.
+                       ("export_init_package", _("Can export the initialisation package (附件1)"))]
 
     def __str__(self) -> str:
         return f"{self.name} ({mask_id_card(self.id_card)})"
 
     def save(self, *args, **kwargs) -> None:
         self.id_card_hash = keyed_hash(self.id_card or "")
+        self.phone_hash = phone_lookup_hash(self.phone)
         super().save(*args, **kwargs)
 
     @property
@@ -232,7 +244,7 @@ class ApplyAccessCall(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.ywlsh or '?'} {self.outcome} @ {self.received_at:%Y-%m-%d %H:%M:%S}"
+        return f"{self.ywlsh or '?'} {self.outcome} @ {timezone.localtime(self.received_at):%Y-%m-%d %H:%M:%S}"
 
 
 # The Excel import job and the export log live with the rest of the Excel code (residents/excel/).

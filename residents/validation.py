@@ -6,11 +6,13 @@ put their own label in front of each problem's message.
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from afxq_portal.text import ascii_digits, line_problem
@@ -31,6 +33,27 @@ from .models import TYPES_WITH_ROOM, PersonType, Sex, Source
 _SEX_LABELS = {"女": Sex.FEMALE, "男": Sex.MALE, "未知": Sex.UNKNOWN}
 _TYPE_LABELS = {"住户": "01", "业主": "01", "租户": "02", "物业人员": "03", "服务人员": "04", "来访人员": "05", "访客": "05"}
 NAME_MAX_LENGTH = 50
+
+
+# Validity dates are the community's days: Asia/Shanghai whatever the server's or the request's zone.
+LOCAL_ZONE = zoneinfo.ZoneInfo("Asia/Shanghai")
+# Whole seconds: the admin's time input shows and posts seconds, so a saved end survives being saved again.
+_END_OF_DAY = dt.time(23, 59, 59)
+
+
+def validity_end(value: dt.date | dt.datetime | None) -> dt.datetime | None:
+    """The end of validity as a moment. A day (a date, or a time of exactly 00:00, which is what a date-formatted
+    Excel cell or a date typed without a time gives) means the END of that day in Asia/Shanghai: "until
+    2027-06-30" includes the 30th. A moment with any other time is kept. The one place this is decided, for
+    the Excel import and the admin form (apply-access sends instants, epoch milliseconds, and keeps them)."""
+    if value is None:
+        return None
+    if not isinstance(value, dt.datetime):
+        return dt.datetime.combine(value, _END_OF_DAY, tzinfo=LOCAL_ZONE)
+    local = value.astimezone(LOCAL_ZONE) if timezone.is_aware(value) else value.replace(tzinfo=LOCAL_ZONE)
+    if local.time() == dt.time():
+        return dt.datetime.combine(local.date(), _END_OF_DAY, tzinfo=LOCAL_ZONE)
+    return value if timezone.is_aware(value) else local
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from communities.models import Community
@@ -16,6 +17,7 @@ class AuditEvent(models.Model):
         LOGIN_LOCKED = "login_locked", _("login refused: locked")
         LOGOUT = "logout", _("logout")
         EXPORT = "export", _("export of personal data")
+        DISCARD = "discard", _("outbox records discarded")
 
     # Platform administrators only (security.admin): no community path, logins are not community data.
     at = models.DateTimeField(_("at"), auto_now_add=True, db_index=True)
@@ -36,4 +38,4 @@ class AuditEvent(models.Model):
         ordering = ["-at", "-pk"]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} {self.username} {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.get_kind_display()} {self.username} {timezone.localtime(self.at):%Y-%m-%d %H:%M}"

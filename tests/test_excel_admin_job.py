@@ -134,6 +134,9 @@ def test_it_refuses_xls_and_csv_uploads_with_a_message(client, alice, community_
 
 @pytest.mark.django_db
 def test_it_offers_templates_and_exports_per_community(client, alice, community_a) -> None:
+    from django.contrib.auth.models import Permission
+
+    alice.user_permissions.add(Permission.objects.get(codename="export_init_package"))
     client.force_login(alice)
     page = client.get(reverse("admin:residents_importjob_exports")).content.decode()
     assert f'id="export-package-{community_a.pk}"' in page

@@ -293,6 +293,7 @@ EXPECTATIONS: dict[str, Callable[[World, str], None]] = {
     "admin:residents_importjob_cancel": check_admin_gate("admin:residents_importjob_cancel", (1,)),
     "admin:residents_importjob_result": check_admin_gate("admin:residents_importjob_result", (1,)),
     "admin:communities_monitoringpoint_import_names": check_admin_gate("admin:communities_monitoringpoint_import_names"),
+    "admin:communities_membership_add_staff": check_admin_gate("admin:communities_membership_add_staff"),
     "admin:communities_building_generate_rooms": check_generate_rooms,
     "admin:uploads_link_overview": check_admin_gate("admin:uploads_link_overview"),
     "admin:uploads_link_detail": check_admin_gate("admin:uploads_link_detail", ("community",)),

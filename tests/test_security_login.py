@@ -71,6 +71,9 @@ def test_it_audits_admin_and_guard_logins_with_the_address_and_masks_phone_login
 
 
 def test_it_audits_every_export_of_personal_data(alice, community_a):
+    from django.contrib.auth.models import Permission
+
+    alice.user_permissions.add(Permission.objects.get(codename="export_init_package"))
     ResidentFactory(community=community_a)
     client = Client()
     client.force_login(alice)

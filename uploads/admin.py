@@ -3,7 +3,9 @@ from __future__ import annotations
 import json
 import logging
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -15,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from afxq_portal.pii import mask_text
+from afxq_portal.text import TextRulesFormMixin
 from communities import tenancy
 from communities.admin_scope import ScopedModelAdmin
 
@@ -22,6 +25,11 @@ from . import holdback, monitoring, outbox
 from .models import LinkState, OutboxRecord, UploadBatch
 
 log = logging.getLogger(__name__)
+
+
+class DiscardForm(TextRulesFormMixin, forms.Form):
+    line_fields = ("reason",)
+    reason = forms.CharField(label=gettext_lazy("Reason for discarding"), max_length=300)
 
 
 @admin.register(OutboxRecord)
@@ -34,14 +42,21 @@ class OutboxRecordAdmin(ScopedModelAdmin):
     exclude = ["fields", "sealed", "images", "last_error"]
     readonly_fields = ["held_back", "masked_fields", "image_paths", "masked_error",
                        *[f.name for f in OutboxRecord._meta.fields if f.name not in ("fields", "sealed", "images", "last_error")]]
-    actions = ["retry_dead_letters"]
+    actions = ["retry_dead_letters", "discard_records"]
     change_list_template = "admin/uploads/outboxrecord/change_list.html"
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return False  # read-only rows; the only change is the bulk retry action below
+        return False  # read-only rows; the only changes are the bulk actions below
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # What the city is owed is never deleted by hand (retention deletes it); unsent rows are discarded.
+        return False
+
+    def has_discard_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_superuser
 
     @admin.display(description=gettext_lazy("last error"))
     def short_error(self, record: OutboxRecord) -> str:
@@ -67,6 +82,26 @@ class OutboxRecordAdmin(ScopedModelAdmin):
     def retry_dead_letters(self, request: HttpRequest, queryset: QuerySet[OutboxRecord]) -> None:
         count = outbox.retry_dead(self.get_queryset(request) & queryset, acting_user=request.user)
         self.message_user(request, _("%(n)d dead letters are back in the queue.") % {"n": count}, messages.SUCCESS)
+
+    @admin.action(description=gettext_lazy("Discard the selected unsent records (reason required)"),
+                  permissions=["discard"])
+    def discard_records(self, request: HttpRequest, queryset: QuerySet[OutboxRecord]) -> HttpResponse | None:
+        queryset = self.get_queryset(request) & queryset
+        form = DiscardForm(request.POST if "reason" in request.POST else None)
+        if form.is_valid():
+            count = outbox.discard_outbox_records(queryset, reason=form.cleaned_data["reason"],
+                                                  acting_user=request.user)
+            self.message_user(request, _("%(n)d records discarded: they will not be sent to the city.") % {"n": count},
+                              messages.SUCCESS)
+            skipped = queryset.count() - count
+            if skipped:
+                self.message_user(request, _("%(n)d records were sent, being sent or already discarded and were "
+                                             "left alone.") % {"n": skipped}, messages.WARNING)
+            return None
+        return render(request, "admin/uploads/outboxrecord/discard.html", {
+            **self._context(request, _("Discard outbox records")), "form": form, "records": queryset,
+            "unsent": queryset.filter(status__in=outbox.DISCARDABLE).count(),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME})
 
     # --- link monitoring -------------------------------------------------------------------------
     def get_urls(self):
@@ -118,6 +153,12 @@ class UploadBatchAdmin(ScopedModelAdmin):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # the record of what was sent to the city: retention deletes it, nobody else
+
 
 @admin.register(LinkState)
 class LinkStateAdmin(ScopedModelAdmin):
@@ -153,3 +194,6 @@ class LinkStateAdmin(ScopedModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # the link's token, lock and alert state: deleting it would lose them

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -50,7 +51,7 @@ class UploadBatch(models.Model):
         ordering = ["-started_at"]
 
     def __str__(self) -> str:
-        return f"{self.endpoint} × {self.record_count} @ {self.started_at:%Y-%m-%d %H:%M:%S}"
+        return f"{self.endpoint} × {self.record_count} @ {timezone.localtime(self.started_at):%Y-%m-%d %H:%M:%S}"
 
 
 class OutboxRecord(models.Model):
@@ -61,6 +62,9 @@ class OutboxRecord(models.Model):
         IN_FLIGHT = "in_flight", _("being sent")
         SENT = "sent", _("sent")
         DEAD = "dead", _("dead letter")
+        # Never sent and never to be: set aside by a platform administrator with a reason (the row is
+        # kept, as a record of what the city was not sent and why; retention deletes it later).
+        DISCARDED = "discarded", _("discarded")
 
     community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="outbox",
                                   verbose_name=_("community"))
@@ -85,6 +89,10 @@ class OutboxRecord(models.Model):
     requeued_at = models.DateTimeField(_("requeued at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    discarded_at = models.DateTimeField(_("discarded at"), null=True, blank=True)
+    discarded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="+", verbose_name=_("discarded by"))
+    discard_reason = models.CharField(_("reason for discarding"), max_length=300, blank=True)
 
     class Meta:
         verbose_name = _("outbox record")

@@ -15,6 +15,7 @@ import random
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
@@ -22,7 +23,7 @@ from enum import Enum
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
-from django.db.models import F, Q, QuerySet, Value
+from django.db.models import Count, F, Q, QuerySet, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
@@ -379,6 +380,54 @@ def retry_dead(queryset: QuerySet[OutboxRecord], *, acting_user) -> int:
         pairs = {(r[1], r[2]) for r in rows}
         transaction.on_commit(lambda: [nudge_drain(cid, ep) for cid, ep in pairs])
     log.info("%s put %d dead outbox rows back in the queue", acting_user, count)
+    return count
+
+
+# Rows that never reached the city: pending ones waiting for their turn or backoff, and dead letters.
+# A row in flight is being sent this moment (the city may already hold it) and cannot be discarded.
+DISCARDABLE = (OutboxRecord.Status.PENDING, OutboxRecord.Status.DEAD)
+
+
+class DiscardError(Exception):
+    pass
+
+
+# Called inside the discarding transaction with (community=, count=, reason=, acting_user=) for each community
+# whose rows were discarded: the audit log's writer, which uploads may not import (security is beside it);
+# an app above both registers it (residents.apps).
+_DISCARD_LISTENERS: list[Callable[..., object]] = []
+
+
+def on_discard(listener: Callable[..., object]) -> None:
+    if listener not in _DISCARD_LISTENERS:
+        _DISCARD_LISTENERS.append(listener)
+
+
+def discard_outbox_records(queryset: QuerySet[OutboxRecord], *, reason: str, acting_user) -> int:
+    """Set unsent rows aside for good (they are never sent, and never deleted except by retention), with
+    who, when and why on the row itself, and an audit event per community written by the registered
+    listeners (``on_discard``) in the same transaction. Platform administrators only; a reason is required."""
+    reason = reason.strip()
+    if not reason:
+        raise DiscardError("a reason is required to discard outbox records")
+    if acting_user is None or not (acting_user.is_active and acting_user.is_superuser):
+        raise DiscardError("only platform administrators discard outbox records")
+    with transaction.atomic():
+        ids = list(queryset.filter(status__in=DISCARDABLE).values_list("id", flat=True))
+        now = timezone.now()
+        # Guarded by the status, like a claim: a row a drain claimed meanwhile is not discarded.
+        count = OutboxRecord.objects.filter(id__in=ids, status__in=DISCARDABLE).update(
+            status=OutboxRecord.Status.DISCARDED, discarded_at=now, discarded_by=acting_user,
+            discard_reason=reason[:300], claim="", lease_until=None)
+        per_community = (OutboxRecord.objects.filter(id__in=ids, status=OutboxRecord.Status.DISCARDED,
+                                                     discarded_at=now)
+                         .values("community").annotate(n=Count("id")).order_by())
+        communities = Community.objects.in_bulk([row["community"] for row in per_community])
+        for row in per_community:
+            for listener in _DISCARD_LISTENERS:
+                listener(community=communities[row["community"]], count=row["n"], reason=reason[:300],
+                         acting_user=acting_user)
+    log.warning("%s discarded %d unsent outbox rows: %s", acting_user, count, reason[:300])
     return count
 
 

@@ -42,13 +42,17 @@ def check_links() -> dict[str, str]:
 def purge_outbox() -> int:
     """Retention: the images of sent rows after UPLOAD_SENT_IMAGE_RETENTION_DAYS (faces of passers-by are kept
     no longer than their purpose needs), sent rows after UPLOAD_RETENTION_DAYS, dead letters after
-    UPLOAD_DEAD_RETENTION_DAYS, batches once no row refers to them and they are as old."""
+    UPLOAD_DEAD_RETENTION_DAYS (discarded rows as long after their discarding), batches once no row refers to
+    them and they are as old. Retention is the only deleter of these rows: the admin deletes none."""
     now = timezone.now()
     drop_sent_images(now - timedelta(days=settings.UPLOAD_SENT_IMAGE_RETENTION_DAYS))
     purged = purge_rows(OutboxRecord.objects.filter(
         status=OutboxRecord.Status.SENT, sent_at__lt=now - timedelta(days=settings.UPLOAD_RETENTION_DAYS)))
     purged += purge_rows(OutboxRecord.objects.filter(
         status=OutboxRecord.Status.DEAD, created_at__lt=now - timedelta(days=settings.UPLOAD_DEAD_RETENTION_DAYS)))
+    purged += purge_rows(OutboxRecord.objects.filter(
+        status=OutboxRecord.Status.DISCARDED,
+        discarded_at__lt=now - timedelta(days=settings.UPLOAD_DEAD_RETENTION_DAYS)))
     UploadBatch.objects.filter(started_at__lt=now - timedelta(days=settings.UPLOAD_RETENTION_DAYS),
                                records__isnull=True).delete()
     return purged

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -24,7 +25,7 @@ from communities.models import Community
 from communities.tenancy import managed_communities
 from security.services import record_event
 
-from .exports import EXPORTS
+from .exports import EXPORTS, PACKAGE_PERMISSION
 from .models import ExportLog, ImportJob
 from .points import import_point_names
 from .safety import WorkbookError, check_file_name, max_upload_bytes
@@ -177,14 +178,19 @@ class ImportJobAdmin(ScopedModelAdmin):
     def exports_view(self, request: HttpRequest) -> HttpResponse:
         communities = managed_communities(request.user).order_by("name")
         log = ExportLog.objects.filter(community__in=communities).select_related("user", "community")[:20]
+        # Who may export the package, among the people of these communities (platform administrators always).
+        holders = (get_user_model()._default_manager.with_perm(PACKAGE_PERMISSION, include_superusers=False)
+                   .filter(is_active=True, memberships__community__in=communities).distinct().order_by("username"))
         return TemplateResponse(request, "admin/residents/excel/exports.html", self._context(
             request, _("Excel templates and exports"), communities=communities,
-            exports=[(kind, export.label) for kind, export in EXPORTS.items()], log=log,
-            in_clear=request.user.has_perm("residents.view_pii")))
+            exports=[(kind, export.label, export.allowed(request.user)) for kind, export in EXPORTS.items()],
+            log=log, in_clear=request.user.has_perm("residents.view_pii"),
+            may_export_package=request.user.has_perm(PACKAGE_PERMISSION),
+            package_holders=[user.get_username() for user in holders]))
 
     def export_view(self, request: HttpRequest, kind: str, community_id: int) -> FileResponse:
         community = self._community(request, community_id)
-        if kind not in EXPORTS:
+        if kind not in EXPORTS or not EXPORTS[kind].allowed(request.user):
             raise PermissionDenied
         export = EXPORTS[kind]
         out = tempfile.TemporaryFile()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import IO, Protocol, TypeVar
 
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy
@@ -37,6 +38,14 @@ T = TypeVar("T")
 StrOrPromise = str | Promise
 PACKAGE_SHEET = "人员信息"
 _TIME_FORMAT = "%Y-%m-%d %H:%M"
+
+
+PACKAGE_PERMISSION = "residents.export_init_package"
+
+
+def may_export_package(user: AbstractBaseUser | None) -> bool:
+    # None: the shell or a command, run by whoever operates the server.
+    return user is None or user.has_perm(PACKAGE_PERMISSION)
 
 
 def may_see_pii(user: AbstractBaseUser | None) -> bool:
@@ -97,7 +106,9 @@ def export_package(community: Community, out: Path | IO[bytes], *, acting_user: 
                    statuses: tuple[str, ...] = (Resident.Status.ACTIVE,)) -> int:
     """The initialisation package: the community's people that the city does not know yet (no city
     ownerId), each with the UUID used as their userId. People without one (entered by hand) get one
-    now, kept from then on."""
+    now, kept from then on. Only for users with ``residents.export_init_package``."""
+    if not may_export_package(acting_user):
+        raise PermissionDenied(f"{PACKAGE_PERMISSION} is required to export the initialisation package")
     in_clear = may_see_pii(acting_user)
     people = Resident.objects.filter(community=community, status__in=statuses, city_owner_id__isnull=True)
     for pk in people.filter(init_uuid__isnull=True).values_list("pk", flat=True):
@@ -195,12 +206,17 @@ class Export:
     label: StrOrPromise
     # A dated export takes ``start`` and ``end`` (days, both included) from the page's from/to fields.
     dated: bool = False
+    # The permission ("app.codename") a user needs beyond managing the community; empty: none.
+    permission: str = ""
+
+    def allowed(self, user: AbstractBaseUser | None) -> bool:
+        return not self.permission or user is None or user.has_perm(self.permission)
 
 
 # The exports page offers these, in this order. Apps above this one add theirs with ``register_export``
 # (devices: the pass records), so that this app needs no import of them.
 EXPORTS: dict[str, Export] = {
-    "package": Export(export_package, gettext_lazy("initialisation package")),
+    "package": Export(export_package, gettext_lazy("initialisation package"), permission=PACKAGE_PERMISSION),
     "residents": Export(export_residents, gettext_lazy("residents")),
     "points": Export(export_points, gettext_lazy("points")),
     "dead_letters": Export(export_dead_letters, gettext_lazy("outbox rows that could not be delivered")),

@@ -32,9 +32,9 @@ from communities.addresses import format_seven_segment
 from communities.models import Community
 from communities.rooms import resolve_room, room_index, room_key
 
-from ..models import TYPES_WITH_ROOM, Resident, ResidentChange, Source
+from ..models import TYPES_WITH_ROOM, Resident, ResidentChange, Source, phone_lookup_hash
 from ..photos import PhotoRefused, reencode
-from ..validation import CleanPerson, check_person, clean_person_type
+from ..validation import CleanPerson, check_person, clean_person_type, validity_end
 from .columns import BY_FIELD, ROOM_FIELDS
 from .photos_zip import PhotoSource, open_upload
 from .reader import SheetRow, WorkbookReader, cell_text, datetime_from_cell, id_card_from_cell
@@ -138,6 +138,7 @@ class RowChecker:
         id_card, id_problem = id_card_from_cell(data.get("id_card"))
         valid_from, from_problem = datetime_from_cell(data.get("valid_from"))
         valid_until, until_problem = datetime_from_cell(data.get("valid_until"))
+        valid_until = validity_end(valid_until)  # a day means until the end of it
         raw = {
             "name": cell_text(data.get("name")), "id_card": id_card, "phone": cell_text(data.get("phone")),
             "sex": cell_text(data.get("sex")), "person_type": cell_text(data.get("person_type")),
@@ -325,6 +326,7 @@ class BatchWriter:
             status=Resident.Status.ACTIVE,
         )
         resident.id_card_hash = keyed_hash(person.id_card)  # bulk_create does not call save()
+        resident.phone_hash = phone_lookup_hash(person.phone)
         if result.room is not None:
             resident.room_id = self._room_id(result.room, result)
         if result.photo is not None:

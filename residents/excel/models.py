@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from afxq_portal.storage import private_storage
@@ -99,4 +100,4 @@ class ExportLog(models.Model):
         ordering = ["-at"]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.kind} {timezone.localtime(self.at):%Y-%m-%d %H:%M}"
