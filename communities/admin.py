@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet, URLField
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -112,6 +112,8 @@ class CommunityAdmin(ScopedModelAdmin):
     search_fields = ["name", "city_id", "street"]
     readonly_fields = ["uploads_halted_at", "created_at"]
     inlines = [SupportContactInline, SiteCredentialInline, ProvincialCredentialInline, PointInline]
+    # The two integration URLs: an address typed without a scheme is https (Django 6's default, chosen now).
+    formfield_overrides = {URLField: {"assume_scheme": "https"}}
     fieldsets = [
         (None, {"fields": ["name", "city_id", "category", "level"]}),
         (_("Standard address"), {"fields": ["province", "city", "district", "street"]}),
