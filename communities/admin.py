@@ -144,9 +144,11 @@ class CommunityAdmin(ScopedModelAdmin):
                            url, community.pk, community.mismatch_count)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Community]:
+        # The counts group the rows, and Django ignores Meta.ordering in a grouped query: ordered again (the pk
+        # breaking ties) so that the autocomplete's pages neither repeat nor skip a community.
         return super().get_queryset(request).annotate(
             point_count=Count("points", distinct=True),
-            mismatch_count=Count("points", filter=POINT_MISMATCH, distinct=True))
+            mismatch_count=Count("points", filter=POINT_MISMATCH, distinct=True)).order_by(*Community._meta.ordering, "pk")
 
     # Only platform administrators change these: the communityId ties a community to the city's data, and
     # the workers post to the two URLs (staff could otherwise aim our servers at any internal address);
@@ -211,7 +213,8 @@ class BuildingAdmin(ScopedModelAdmin):
         return building.room_total
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Building]:
-        return super().get_queryset(request).annotate(room_total=Count("rooms"))
+        # Ordered again, as for communities: a grouped query drops Meta.ordering.
+        return super().get_queryset(request).annotate(room_total=Count("rooms")).order_by(*Building._meta.ordering, "pk")
 
     def get_urls(self):  # noqa: ANN201
         return [
