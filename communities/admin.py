@@ -8,7 +8,7 @@ from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet, URLField
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -98,6 +98,8 @@ class CommunityAdmin(ScopedModelAdmin):
     search_fields = ["name", "city_id", "street"]
     readonly_fields = ["uploads_halted_at", "created_at"]
     inlines = [SupportContactInline, SiteCredentialInline, ProvincialCredentialInline, PointInline]
+    # The two integration URLs: an address typed without a scheme is https (Django 6's default, chosen now).
+    formfield_overrides = {URLField: {"assume_scheme": "https"}}
     fieldsets = [
         (None, {"fields": ["name", "city_id", "category", "level"]}),
         (_("Standard address"), {"fields": ["province", "city", "district", "street"]}),
@@ -145,9 +147,11 @@ class CommunityAdmin(ScopedModelAdmin):
             warn_of_mismatched_points(request, [*formset.new_objects, *(obj for obj, _f in formset.changed_objects)])
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Community]:
+        # The counts group the rows, and Django ignores Meta.ordering in a grouped query: ordered again (the pk
+        # breaking ties) so that the autocomplete's pages neither repeat nor skip a community.
         return super().get_queryset(request).annotate(
             point_count=Count("points", distinct=True),
-            mismatch_count=Count("points", filter=POINT_MISMATCH, distinct=True))
+            mismatch_count=Count("points", filter=POINT_MISMATCH, distinct=True)).order_by(*Community._meta.ordering, "pk")
 
     # Only platform administrators change these: the communityId ties a community to the city's data, and
     # the workers post to the two URLs (staff could otherwise aim our servers at any internal address);
@@ -217,7 +221,8 @@ class BuildingAdmin(ScopedModelAdmin):
         return building.room_total
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Building]:
-        return super().get_queryset(request).annotate(room_total=Count("rooms"))
+        # Ordered again, as for communities: a grouped query drops Meta.ordering.
+        return super().get_queryset(request).annotate(room_total=Count("rooms")).order_by(*Building._meta.ordering, "pk")
 
     def get_urls(self):
         return [

@@ -19,10 +19,16 @@ class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
         django_get_or_create = ["username"]
+        skip_postgeneration_save = True  # the password hook saves what it changed
 
     username = factory.Sequence(lambda n: f"user{n}")
-    password = factory.PostGenerationMethodCall("set_password", "password-for-tests-1")
     is_staff = True
+
+    @factory.post_generation
+    def password(user, create: bool, extracted: str | None, **kwargs) -> None:
+        user.set_password("password-for-tests-1" if extracted is None else extracted)
+        if create:
+            user.save(update_fields=["password"])
 
 
 class CommunityFactory(factory.django.DjangoModelFactory):

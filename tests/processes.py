@@ -70,6 +70,7 @@ class ManagedProcess:
         if self.process.poll() is None:
             os.killpg(self.process.pid, sig)
             self.process.wait(timeout=30)
+        self._log.close()  # the child is gone: nothing writes to its log any more
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -378,7 +378,8 @@ def test_it_fetches_photos_in_a_worker_and_marks_those_that_never_arrive(
     path = Path(good.photo.path)
     assert path.is_relative_to(Path(settings.PRIVATE_MEDIA_ROOT))
     assert not path.is_relative_to(Path(settings.MEDIA_ROOT))
-    assert Image.open(path).size == (600, 800)
+    with Image.open(path) as image:
+        assert image.size == (600, 800)
     # Retried with backoff (1 attempt + 2 retries), then marked.
     assert server.hits["/error"] == 3
     assert flaky.photo_status == "failed" and "gave up after 3 attempts" in flaky.photo_error

@@ -79,6 +79,7 @@ def test_it_audits_every_export_of_personal_data(alice, community_a):
     client.force_login(alice)
     for kind in ("residents", "package"):
         answer = client.get(reverse("admin:residents_importjob_export", args=[kind, community_a.pk]))
+        answer.getvalue()  # read to the end: the test client then closes the file, as a WSGI server would
         assert answer.status_code == 200
     exports = AuditEvent.objects.filter(kind="export").order_by("pk")
     assert [(e.user, e.community) for e in exports] == [(alice, community_a)] * 2

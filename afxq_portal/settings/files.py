@@ -9,6 +9,10 @@ from .base import BASE_DIR, PRODUCTION, RUN_ID, TESTING, env
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+if not PRODUCTION:
+    # WhiteNoise serves STATIC_ROOT and warns at every start when it is missing, as it is in development
+    # and tests until someone runs collectstatic. In production a missing one stays a warning worth seeing.
+    Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
