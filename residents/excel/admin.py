@@ -24,7 +24,7 @@ from communities.models import Community
 from communities.tenancy import managed_communities
 from security.services import record_event
 
-from .exports import EXPORTS
+from .exports import EXPORTS, export_kind_label
 from .models import ExportLog, ImportJob
 from .points import import_point_names
 from .safety import WorkbookError, check_file_name, max_upload_bytes
@@ -176,7 +176,9 @@ class ImportJobAdmin(ScopedModelAdmin):
 
     def exports_view(self, request: HttpRequest) -> HttpResponse:
         communities = managed_communities(request.user).order_by("name")
-        log = ExportLog.objects.filter(community__in=communities).select_related("user", "community")[:20]
+        log = list(ExportLog.objects.filter(community__in=communities).select_related("user", "community")[:20])
+        for entry in log:
+            entry.kind_label = export_kind_label(entry.kind) or entry.kind
         return TemplateResponse(request, "admin/residents/excel/exports.html", self._context(
             request, _("Excel templates and exports"), communities=communities,
             exports=[(kind, export.label) for kind, export in EXPORTS.items()], log=log,

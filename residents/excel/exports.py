@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import IO, Protocol, TypeVar
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone
 from django.utils.functional import Promise
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
@@ -209,3 +210,17 @@ EXPORTS: dict[str, Export] = {
 
 def register_export(kind: str, export: Export) -> None:
     EXPORTS[kind] = export
+
+
+_PASS_KIND = re.compile(r"^pass (\d{4})(\d{2})(\d{2})-(\d{4})(\d{2})(\d{2})$")
+
+
+def export_kind_label(kind: str) -> str:
+    """An export's name for people, from the kind the logs store ("package", "pass 20260101-20260107");
+    "" for a kind that is not ours."""
+    if kind in EXPORTS:
+        return str(EXPORTS[kind].label)
+    if (match := _PASS_KIND.match(kind)):
+        start, end = "-".join(match.groups()[:3]), "-".join(match.groups()[3:])
+        return gettext("pass records %(start)s to %(end)s") % {"start": start, "end": end}
+    return ""
