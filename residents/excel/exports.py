@@ -16,7 +16,7 @@ from typing import IO, Protocol, TypeVar
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone
 from django.utils.functional import Promise
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
@@ -203,7 +203,8 @@ class Export:
 EXPORTS: dict[str, Export] = {
     "package": Export(export_package, gettext_lazy("initialisation package")),
     "residents": Export(export_residents, gettext_lazy("residents")),
-    "points": Export(export_points, gettext_lazy("points")),
+    # Its own context: the community list's column "points" is a count (点位数), this is the list itself.
+    "points": Export(export_points, pgettext_lazy("export", "points")),
     "dead_letters": Export(export_dead_letters, gettext_lazy("outbox rows that could not be delivered")),
 }
 
