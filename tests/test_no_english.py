@@ -223,3 +223,17 @@ def test_it_words_the_exports_page_in_its_own_terms(db, alice, community_a):
     assert "<th>点位</th>" in html and "点位数" not in html
     assert "原值" not in html and "新值" not in html and "从 <input" in html and "至 <input" in html
     assert "?from=" not in html and "YYYY" not in html
+
+
+def test_it_shows_a_guard_no_english(db, community_a, gary, settings) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    objects = _world(community_a)
+    pending = ResidentFactory(community=community_a, status=Resident.Status.PENDING)
+    client = Client(raise_request_exception=False)
+    client.force_login(gary)
+    client.post(reverse("residents:guard-approve", args=[pending.pk]))  # a message and a recent review
+    pages = _guard_pages(client, objects[Resident])
+    pages.update(_guard_pages(client, pending))
+    assert len(pages) == 3  # the queue (twice the same URL), two people's pages
+    english = {url: words for url, html in pages.items() if (words := english_words(html))}
+    assert english == {}
