@@ -598,7 +598,8 @@ def make_server(host: str, port: int, credentials: list[str], token_lifetime: fl
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     bound_host, bound_port = server.server_address[:2]
-    state.public_url = f"http://{bound_host}:{bound_port}"
+    # Listening on every address: the photos are named by loopback (the portal runs on this machine).
+    state.public_url = f"http://{'127.0.0.1' if bound_host in ('0.0.0.0', '') else bound_host}:{bound_port}"
     return server
 
 
