@@ -31,6 +31,7 @@ from .admin_scope import (
 )
 from .forms import GuardForm, PropertyStaffForm, ProvincialCredentialForm, SiteCredentialForm
 from .models import Building, Community, Guard, Membership, MonitoringPoint, Room, SupportContact
+from .permission_names import PermissionNamesMixin
 
 admin.site.site_header = _("afxq-portal · smart-security community")
 admin.site.site_title = _("afxq-portal")
@@ -39,7 +40,7 @@ admin.site.index_title = _("Community management")
 
 # Logins and groups span communities: only platform administrators manage them, whatever Django
 # permissions a property-staff account may have been given.
-class PlatformUserAdmin(SuperuserOnlyMixin, UserAdmin):
+class PlatformUserAdmin(PermissionNamesMixin, SuperuserOnlyMixin, UserAdmin):
     # Guards log in with their phone number: the list masks it like every other phone.
     list_display = ["login", "first_name", "email", "is_staff", "is_superuser", "is_active"]
 
@@ -60,7 +61,7 @@ class _MaskedRow:
         return self.label
 
 
-class PlatformGroupAdmin(SuperuserOnlyMixin, GroupAdmin):
+class PlatformGroupAdmin(PermissionNamesMixin, SuperuserOnlyMixin, GroupAdmin):
     pass
 
 

@@ -54,4 +54,4 @@ def export_pass_records(community: Community, out: Path | IO[bytes], *, acting_u
 
 def register() -> None:
     register_export("pass_records", Export(
-        export_pass_records, gettext_lazy("pass records (last 7 days; ?from=YYYY-MM-DD&to=YYYY-MM-DD)"), dated=True))
+        export_pass_records, gettext_lazy("pass records (last 7 days)"), dated=True))

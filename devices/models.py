@@ -92,7 +92,7 @@ class DeviceEvent(models.Model):
         indexes = [models.Index(fields=["community", "occurred_at"], name="device_event_community_time")]
 
     def __str__(self) -> str:
-        return f"{self.kind} #{self.pk}"
+        return f"{self.get_kind_display()} #{self.pk}"
 
     @property
     def out_id(self) -> str:
@@ -112,6 +112,9 @@ class FaceTombstone(models.Model):
 
     class Meta:
         ordering = ["deleted_at", "id"]
+        # Named in permission lists (user and group pages).
+        verbose_name = _("face list tombstone")
+        verbose_name_plural = _("face list tombstones")
 
     def __str__(self) -> str:
         return f"resident #{self.resident_id} deleted {timezone.localtime(self.deleted_at):%Y-%m-%d %H:%M:%S}"

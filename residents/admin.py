@@ -113,7 +113,24 @@ class ReadOnlyInline(ScopedTabularInline):
 
 class ResidentChangeInline(ReadOnlyInline):
     model = ResidentChange
-    fields = ["at", "actor", "actor_label", "from_status", "to_status", "reason"]
+    # The stored codes and the system's labels ("pending", "registered by the city") shown translated.
+    fields = ["at", "by", "from_shown", "to_shown", "reason_shown"]
+
+    @admin.display(description=_("by"))
+    def by(self, change: ResidentChange) -> str:
+        return change.by
+
+    @admin.display(description=_("from"))
+    def from_shown(self, change: ResidentChange) -> str:
+        return change.from_label
+
+    @admin.display(description=_("to"))
+    def to_shown(self, change: ResidentChange) -> str:
+        return change.to_label
+
+    @admin.display(description=_("reason"))
+    def reason_shown(self, change: ResidentChange) -> str:
+        return change.reason_display
 
 
 class ResidentProposalInline(ReadOnlyInline):
@@ -235,7 +252,6 @@ class ApplyAccessCallAdmin(ScopedModelAdmin):
     search_fields = ["ywlsh", "community_city_id"]
     fields = ["received_at", "remote_addr", "content_type", "body_bytes", "summary", "ywlsh", "community_city_id",
               "community", "resident", "outcome", "answer_code", "message", "applied_at", "problem"]
-    readonly_fields = fields
     date_hierarchy = "received_at"
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:

@@ -29,6 +29,9 @@ class GuardLoginForm(LoginLockMixin, AuthenticationForm):
     phone number from one address lock that pair for GUARD_LOGIN_LOCK_SECONDS."""
 
     lock_message = _("Too many failed attempts: try again in %(minutes)d minutes.")
+    # Django's message names the username field ("用户名"); a guard's login is their phone number.
+    error_messages = {**AuthenticationForm.error_messages,
+                      "invalid_login": _("Please enter a correct phone number and password.")}
     username = GuardPhoneField(label=_("Phone number"), max_length=20,
                                widget=forms.TextInput(attrs={"autofocus": True, "inputmode": "tel",
                                                              "autocomplete": "username"}))

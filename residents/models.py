@@ -169,7 +169,7 @@ class ResidentChange(models.Model):
         ordering = ["-at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.from_status}→{self.to_status}"
+        return f"{self.from_label}→{self.to_label}"
 
     @property
     def from_label(self) -> str:
@@ -244,7 +244,7 @@ class ApplyAccessCall(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.ywlsh or '?'} {self.outcome} @ {timezone.localtime(self.received_at):%Y-%m-%d %H:%M:%S}"
+        return f"{self.ywlsh or '?'} {self.get_outcome_display()} @ {timezone.localtime(self.received_at):%Y-%m-%d %H:%M:%S}"
 
 
 # The Excel import job and the export log live with the rest of the Excel code (residents/excel/).
@@ -294,7 +294,7 @@ class ResidentProposal(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.ywlsh} {self.status}"
+        return f"{self.ywlsh} {self.get_status_display()}"
 
     @property
     def fields(self) -> dict:

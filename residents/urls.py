@@ -10,6 +10,7 @@ urlpatterns = [
     path("guard/login/", views.GuardLoginView.as_view(), name="guard-login"),
     path("guard/logout/", views.GuardLogoutView.as_view(), name="guard-logout"),
     path("guard/", views.queue, name="guard-queue"),
+    path("guard/state/", views.queue_state, name="guard-queue-state"),
     path("guard/<int:pk>/", views.detail, name="guard-detail"),
     path("guard/<int:pk>/approve/", views.approve, name="guard-approve"),
     path("guard/<int:pk>/reject/", views.reject, name="guard-reject"),

@@ -8,12 +8,15 @@ would confirm it exists.
 
 from __future__ import annotations
 
+import hashlib
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.db.models import Q, QuerySet
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
@@ -47,24 +50,54 @@ def reviewable_residents(request: HttpRequest) -> QuerySet[Resident]:
     return Resident.objects.filter(community__in=communities).select_related("community", "room__building")
 
 
-@guard_login_required
-def queue(request: HttpRequest) -> HttpResponse:
-    residents = reviewable_residents(request)
+def recent_reviews(residents: QuerySet[Resident]) -> QuerySet[ResidentChange]:
+    """Decisions people took on the review pages or in the admin: a pending person approved or rejected,
+    a re-application decided. Not Excel imports (they have an actor too, but nobody reviewed anyone)."""
+    decided = Q(from_status=Resident.Status.PENDING, to_status__in=[Resident.Status.ACTIVE, Resident.Status.REJECTED])
+    proposal = Q(reason__in=[services.PROPOSAL_APPROVED_REASON, services.PROPOSAL_REJECTED_REASON])
+    return (ResidentChange.objects.filter(decided | proposal, resident__in=residents, actor__isnull=False)
+            .select_related("resident", "actor__guard").order_by("-at", "-pk"))
+
+
+def _queues(residents: QuerySet[Resident]) -> tuple[QuerySet[Resident], QuerySet[ResidentProposal]]:
     pending = residents.filter(status=Resident.Status.PENDING).order_by("-updated_at", "-pk")
-    recent = (ResidentChange.objects.filter(resident__in=residents, actor__isnull=False)
-              .select_related("resident", "actor").order_by("-at", "-pk")[:10])
     # Re-applications of active people: reviewed as changes (old and new on the detail page).
     proposals = (ResidentProposal.objects.filter(resident__in=residents.filter(status=Resident.Status.ACTIVE),
                                                  status=ResidentProposal.Status.PENDING)
                  .select_related("resident__community", "resident__room__building").order_by("-created_at", "-pk"))
+    return pending, proposals
+
+
+def _version(pending: QuerySet[Resident], proposals: QuerySet[ResidentProposal]) -> str:
+    """Changes whenever someone joins or leaves either queue (or is updated): the page compares it."""
+    shown = [*pending.values_list("pk", "updated_at")[:QUEUE_LIMIT], "|", *proposals.values_list("pk")[:QUEUE_LIMIT]]
+    return hashlib.sha256(repr(shown).encode()).hexdigest()[:16]
+
+
+@guard_login_required
+def queue(request: HttpRequest) -> HttpResponse:
+    residents = reviewable_residents(request)
+    pending, proposals = _queues(residents)
     return render(request, "residents/guard_queue.html", {
         "pending": pending[:QUEUE_LIMIT],
         "pending_count": pending.count(),
         "proposals": proposals[:QUEUE_LIMIT],
         "proposal_count": proposals.count(),
-        "recent": recent,
+        "recent": recent_reviews(residents)[:10],
         "reject_form": RejectForm(),
+        "version": _version(pending, proposals),
+        "poll_seconds": settings.GUARD_QUEUE_POLL_SECONDS,
     })
+
+
+@guard_login_required
+def queue_state(request: HttpRequest) -> JsonResponse:
+    """What the open queue page polls: a version of both queues and their sizes (no personal data)."""
+    pending, proposals = _queues(reviewable_residents(request))
+    response = JsonResponse({"version": _version(pending, proposals), "pending": pending.count(),
+                             "changes": proposals.count()})
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @guard_login_required

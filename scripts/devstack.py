@@ -13,13 +13,19 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 SANDBOX_PORT = os.environ.get("SANDBOX_CITY_PORT", "8090")
+SANDBOX_URL = f"http://127.0.0.1:{SANDBOX_PORT}"
+WEB_URL = "http://127.0.0.1:8000"
+# People the sandbox pushes once to a demo community that has nobody yet: the guard page then shows faces.
+DEMO_PUSHES = 3
 
 
 # Without these nothing is applied or sent, and nobody watches a laptop's terminal: restart them.
@@ -34,6 +40,62 @@ def queues() -> tuple[str, str]:
     from django.conf import settings
 
     return settings.CELERY_TASK_DEFAULT_QUEUE, settings.CELERY_PHOTO_QUEUE
+
+
+def _django() -> None:
+    queues()  # settings on the path
+    import django
+
+    django.setup()
+
+
+def site_credentials() -> list[str]:
+    """Every configured community's 场所侧 credentials as the sandbox takes them (cid:secret:user:password),
+    so that the sandbox city accepts each community `make run` has (restart it after adding one)."""
+    _django()
+    from communities.models import SiteCredential
+
+    return [f"{c.client_id}:{c.client_secret}:{c.username}:{c.password}" for c in SiteCredential.objects.all()]
+
+
+def sandbox_env(env: dict[str, str]) -> dict[str, str]:
+    """The environment of every process: the portal talks to the sandbox, and the photo worker may fetch
+    from it (loopback is refused by default: PHOTO_FETCH_ALLOWED_NETWORKS, this one port only)."""
+    env = dict(env)
+    env.setdefault("CITY_PLATFORM_BASE_URL", SANDBOX_URL)
+    env.setdefault("PHOTO_FETCH_ALLOWED_NETWORKS", f"127.0.0.1/32:{SANDBOX_PORT}")
+    env.setdefault("SANDBOX_PORTAL_URL", f"{WEB_URL}/apply-access")
+    known = [c for c in env.get("SANDBOX_CITY_CREDENTIALS", "").split(",") if c.strip()]
+    env["SANDBOX_CITY_CREDENTIALS"] = ",".join(dict.fromkeys([*known, *site_credentials()]))
+    return env
+
+
+def _up(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def push_demo_people(timeout: float = 120.0) -> None:
+    """Once the web server and the sandbox answer: if the demo community has nobody, the sandbox plays the
+    city and pushes a few people (apply-access, photos on the sandbox), as a QR registration would."""
+    from communities.management.commands.seed_demo import DEMO_CITY_ID
+    from residents.models import Resident
+    from sandbox.city import SandboxClient
+
+    deadline = time.monotonic() + timeout
+    while not (_up(f"{WEB_URL}/guard/login/") and _up(f"{SANDBOX_URL}/_sandbox/stats")):
+        if time.monotonic() > deadline:
+            return
+        time.sleep(1)
+    if Resident.objects.filter(community__city_id=DEMO_CITY_ID).exists():
+        return
+    client = SandboxClient(SANDBOX_URL)
+    for _ in range(DEMO_PUSHES):
+        push = client.push_person(community=DEMO_CITY_ID)
+        print(f"devstack: the sandbox pushed {push['name']} to apply-access: HTTP {push['status']}", flush=True)
 
 
 def commands() -> list[tuple[str, list[str]]]:
@@ -91,8 +153,7 @@ def main() -> int:
     for sig in _STOP_SIGNALS:
         signal.signal(sig, _stop)
     (ROOT / "var").mkdir(exist_ok=True)
-    env = dict(os.environ)
-    env.setdefault("CITY_PLATFORM_BASE_URL", f"http://127.0.0.1:{SANDBOX_PORT}")
+    env = sandbox_env(dict(os.environ))
     procs = dict(commands())
     children = {name: start(args, env) for name, args in procs.items()}
     print("\n afxq-portal is starting:")
@@ -102,7 +163,8 @@ def main() -> int:
     print("                 staff / staff-demo-2026 (property staff of the demo community)")
     print("                 13900000000 / guard-demo-2026 (guard of the demo community)")
     if "sandbox" in children:
-        print(f"   sandbox city: http://127.0.0.1:{SANDBOX_PORT}/")
+        print(f"   sandbox city: {SANDBOX_URL}/ (push a person, faults on and off, what arrived)")
+        threading.Thread(target=push_demo_people, daemon=True).start()
     print(" Ctrl-C stops everything.\n", flush=True)
     try:
         name = supervise(children, procs, env)

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from communities.models import Community
+
+# Apps above this one name their export kinds here (residents: the Excel exports), so that the log shows
+# "初始化包" rather than the code "package" without importing them. Each returns a label or "" if not its kind.
+EXPORT_KIND_LABELS: list[Callable[[str], str]] = []
+# The stored detail of an export (security.services.record_export): kept in one fixed form, shown translated.
+_EXPORT_DETAIL = re.compile(r"^(?P<kind>.+): (?P<rows>\d+) rows, in clear: (?P<clear>yes|no)$")
+
+
+def export_kind_label(kind: str) -> str:
+    return next((label for labeller in EXPORT_KIND_LABELS if (label := labeller(kind))), kind)
 
 
 class AuditEvent(models.Model):
@@ -39,3 +53,12 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.username} {timezone.localtime(self.at):%Y-%m-%d %H:%M}"
+
+    @property
+    def detail_display(self) -> str:
+        match = _EXPORT_DETAIL.match(self.detail) if self.kind == self.Kind.EXPORT else None
+        if match is None:
+            return self.detail
+        return gettext("%(kind)s: %(rows)s rows, in clear: %(clear)s") % {
+            "kind": export_kind_label(match["kind"]), "rows": match["rows"],
+            "clear": gettext("yes") if match["clear"] == "yes" else gettext("no")}

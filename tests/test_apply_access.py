@@ -153,7 +153,7 @@ BAD = [
     ("end before start", payload(type="05", visitTime=T0, effectiveVisitTime=T0 - 1), None, 200,
      "effectiveVisitTime: 早于有效期开始时间"),
     ("phone too short", payload(phone="12345"), None, 200,
-     "phone: 不是手机号（1 开头的 11 位数字）或带区号的固定电话"),
+     "phone: 应为 1 开头的 11 位数字或带区号的固定电话号码"),
     ("phone empty", payload(phone=""), None, 200, "phone: 为空"),
     ("photo file:", payload(photo="file:///etc/passwd"), None, 200, "photo: 必须是 http:// 或 https:// 地址"),
     ("photo ftp:", payload(photo="ftp://photos.example.com/1.jpg"), None, 200,

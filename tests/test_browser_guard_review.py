@@ -56,6 +56,9 @@ def test_it_lets_a_guard_approve_and_reject_on_a_phone(live_server, community_a,
         assert "赵六" not in page.content()
         page.screenshot(path=str(output_dir / "2-queue.png"), full_page=True)
 
+        # Approving asks once more (residents/static/residents/guard.js): two taps.
+        page.get_by_test_id(f"approve-{first.pk}").tap()
+        expect(page.get_by_test_id(f"approve-{first.pk}")).to_have_text("再点一次确认通过")
         page.get_by_test_id(f"approve-{first.pk}").tap()
         expect(page.get_by_role("status")).to_contain_text("已通过 王五")
         expect(page.locator(".count")).to_contain_text("1 人待审核")
@@ -93,3 +96,48 @@ def test_it_lets_a_guard_approve_and_reject_on_a_phone(live_server, community_a,
     assert other.status == Resident.Status.PENDING
     for name in ("1-login", "2-queue", "3-rejecting", "4-done", "5-history"):
         assert (output_dir / f"{name}.png").stat().st_size > 10_000
+
+
+@pytest.mark.browser
+def test_it_refreshes_the_queue_by_itself_and_asks_before_approving(live_server, community_a, gary, settings,
+                                                                   output_dir: Path, monkeypatch) -> None:
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    settings.GUARD_QUEUE_POLL_SECONDS = 0.5
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                                      is_mobile=True, has_touch=True, locale="zh-CN")
+        page = context.new_page()
+        page.goto(f"{live_server.url}/guard/login/")
+        page.get_by_label("手机号").fill("13900000001")
+        page.get_by_label("密码").fill("password-for-tests-1")
+        page.get_by_role("button", name="登录").click()
+        expect(page.get_by_text("暂无待审核人员。")).to_be_visible()
+
+        # The city registers someone while the page is open: it shows up with nobody touching the phone.
+        arrived = ResidentFactory(community=community_a, name="周八", status=Resident.Status.PENDING,
+                                  valid_from=timezone.now(), valid_until=timezone.now() + dt.timedelta(days=30))
+        expect(page.locator(f"#person-{arrived.pk}")).to_be_visible(timeout=10_000)
+        expect(page.locator(".count")).to_contain_text("1 人待审核")
+        # Dates stay on one line at phone width.
+        dates = page.locator(f"#person-{arrived.pk} .date")
+        assert dates.count() == 2
+        for index in range(2):
+            assert dates.nth(index).evaluate("e => getComputedStyle(e).whiteSpace") == "nowrap"
+        page.screenshot(path=str(output_dir / "1-arrived.png"), full_page=True)
+
+        # One tap only arms the button; the person stays pending until the second tap.
+        page.get_by_test_id(f"approve-{arrived.pk}").tap()
+        expect(page.get_by_test_id(f"approve-{arrived.pk}")).to_have_text("再点一次确认通过")
+        page.wait_for_timeout(1500)  # polls meanwhile do not reload the page from under the armed button
+        arrived.refresh_from_db()
+        assert arrived.status == Resident.Status.PENDING
+        page.get_by_test_id(f"approve-{arrived.pk}").tap()
+        expect(page.get_by_role("status")).to_contain_text("已通过 周八")
+        expect(page.locator("ul.history")).to_contain_text("周八")
+        page.screenshot(path=str(output_dir / "2-approved.png"), full_page=True)
+        browser.close()
+        connections.close_all()
+
+    arrived.refresh_from_db()
+    assert (arrived.status, arrived.reviewed_by) == (Resident.Status.ACTIVE, gary)

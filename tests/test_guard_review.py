@@ -367,3 +367,41 @@ def test_it_keeps_staff_of_b_away_from_changes_of_a(charlie, changed_a) -> None:
     assert response.status_code == 404
     changed_a.refresh_from_db()
     assert changed_a.name == "王五"
+
+
+def test_it_lists_reviews_by_people_and_not_excel_imports(gary, alice, community_a, pending_a) -> None:
+    # What an Excel import writes: an actor (the staff who imported) but nobody reviewed anyone.
+    imported = ResidentFactory(community=community_a, name="导入者", status=Resident.Status.ACTIVE)
+    ResidentChange.objects.create(resident=imported, actor=alice, actor_label="名单.xlsx", from_status="",
+                                  to_status=Resident.Status.ACTIVE, reason="imported from Excel")
+    # The city's registration: no actor.
+    ResidentChange.objects.create(resident=imported, actor_label=services.CITY_ACTOR, from_status="",
+                                  to_status=Resident.Status.PENDING, reason=services.REGISTERED_REASON)
+    client = logged_in(gary)
+    client.post(f"/guard/{pending_a.pk}/approve/")
+    html = client.get("/guard/").content.decode()
+    recent = html.split("最近审核", 1)[1]
+    assert "王五" in recent and "门卫老王" in recent
+    assert "导入者" not in recent and "从 Excel 导入" not in recent
+
+
+def test_it_answers_the_queue_state_that_the_page_polls(gary, community_a, pending_a, pending_b) -> None:
+    client = logged_in(gary)
+    page = client.get("/guard/").content.decode()
+    state = client.get("/guard/state/").json()
+    assert state["pending"] == 1 and f'data-version="{state["version"]}"' in page
+    assert "guard.js" in page and 'data-poll-seconds="' in page
+    ResidentFactory(community=community_a, name="新来的", status=Resident.Status.PENDING)
+    newer = client.get("/guard/state/").json()
+    assert newer["pending"] == 2 and newer["version"] != state["version"]
+    # Another community's arrivals change nothing for this guard.
+    ResidentFactory(community=pending_b.community, status=Resident.Status.PENDING)
+    assert client.get("/guard/state/").json() == newer
+    assert Client().get("/guard/state/").status_code == 302  # to the guard login
+
+
+def test_it_keeps_dates_on_one_line(gary, pending_a) -> None:
+    pending_a.valid_from = timezone.now()
+    pending_a.save()
+    html = logged_in(gary).get("/guard/").content.decode()
+    assert ".date { white-space: nowrap; }" in html and '<span class="date">' in html

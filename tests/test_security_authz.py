@@ -265,6 +265,7 @@ EXPECTATIONS: dict[str, Callable[[World, str], None]] = {
     "residents:guard-login": check_guard_login,
     "residents:guard-logout": check_guard_logout,
     "residents:guard-queue": check_guard_page("GET", "queue", with_object=False),
+    "residents:guard-queue-state": check_guard_page("GET", "queue-state", with_object=False),
     "residents:guard-detail": check_guard_page("GET", "detail", with_object=True),
     "residents:guard-approve": check_guard_page("POST", "approve", with_object=True),
     "residents:guard-reject": check_guard_page("POST", "reject", with_object=True),

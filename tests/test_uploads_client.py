@@ -128,7 +128,8 @@ def test_it_halts_a_community_whose_credentials_are_refused(community):
     login = responses.post(TOKEN_URL, status=400, json={"error": "invalid_grant", "error_description": "Bad credentials"})
     assert outbox.drain_once(community.pk, Endpoint.PASS_RECORD) is outbox.Outcome.HALTED
     community.refresh_from_db()
-    assert "Bad credentials" in community.uploads_halted_reason
+    # The city's code beside its meaning, in the site's language (issue 14).
+    assert "invalid_grant" in community.uploads_halted_reason and "账号或密码错误" in community.uploads_halted_reason
     # The rows wait untouched (no attempt counted) and nobody logs in again while halted.
     assert all(r.status == OutboxRecord.Status.PENDING and r.attempts == 0 for r in OutboxRecord.objects.all())
     assert outbox.drain_once(community.pk, Endpoint.PASS_RECORD) is outbox.Outcome.HALTED

@@ -276,7 +276,7 @@ def test_it_dead_letters_a_record_the_city_refuses_and_delivers_its_neighbours(s
         w.stop()
     assert sum(sum(c.values()) for c in got.values()) == 300
     poison.refresh_from_db()
-    assert "bigImageBase64" in poison.last_error and "over the 100 KB limit" in poison.last_error
+    assert "bigImageBase64" in poison.last_error and "超过 100 KB 上限" in poison.last_error
     assert OutboxRecord.objects.exclude(pk=poison.pk).exclude(status=OutboxRecord.Status.SENT).count() == 0
 
 

@@ -94,7 +94,7 @@ def test_it_refuses_an_invalid_phone_naming_the_reason(value: str, reason: str):
 def test_it_explains_phone_problems_in_chinese():
     with translation.override("zh-hans"), pytest.raises(ValidationError) as caught:
         validate_phone("12345")
-    assert caught.value.messages == ["手机号不是手机号（1 开头的 11 位数字）或带区号的固定电话"]
+    assert caught.value.messages == ["手机号应为 1 开头的 11 位数字或带区号的固定电话号码"]
 
 
 # --- A person's address (residents.validation: the one set of rules for every door) -----------------

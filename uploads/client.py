@@ -24,7 +24,8 @@ import requests
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_noop
 
 from communities.models import Community, SiteCredential
 
@@ -135,12 +136,28 @@ def token_store() -> CacheTokenStore | DatabaseTokenStore:
 
 # --- interface 2: the token -----------------------------------------------------------------------
 
+NO_CREDENTIALS = gettext_noop("no site-side credentials (场所侧授权账号) configured")
+REFUSED_CREDENTIALS = gettext_noop("city refused the credentials: %(answer)s (%(meaning)s)")
+# The city's OAuth answers (RFC 6749 codes), shown beside their meaning.
+OAUTH_ERRORS = {"invalid_grant": gettext_noop("wrong login or password"),
+                "invalid_client": gettext_noop("wrong client id or secret"),
+                "unauthorized_client": gettext_noop("this client may not log in")}
+
+
+def refusal_text(message: str, *, answer: str = "", description: str = "") -> str:
+    """The reason a community's uploads stop, as staff read it (stored in uploads_halted_reason and
+    shown as it is): in the site's language, whatever request or worker refused, with the city's code
+    beside its meaning. An unknown code keeps the city's own description."""
+    with translation.override(settings.LANGUAGE_CODE):
+        meaning = gettext(OAUTH_ERRORS[answer]) if answer in OAUTH_ERRORS else description or answer
+        return gettext(message) % {"answer": answer, "meaning": meaning}
+
 def login(community: Community) -> tuple[str, float]:
     """POST /oauth/token with the community's 场所侧 credentials. Returns (token, expires_in)."""
     try:
         credential = community.site_credential
     except SiteCredential.DoesNotExist as exc:
-        raise BadCredentials("no site-side credentials (场所侧授权账号) configured") from exc
+        raise BadCredentials(refusal_text(NO_CREDENTIALS)) from exc
     try:
         response = session().post(
             f"{settings.CITY_PLATFORM_BASE_URL}/oauth/token",
@@ -158,7 +175,8 @@ def login(community: Community) -> tuple[str, float]:
     error = body.get("error") if isinstance(body, dict) else None
     if error in ("invalid_grant", "invalid_client", "unauthorized_client") or response.status_code in (400, 401, 403):
         description = body.get("error_description", "") if isinstance(body, dict) else ""
-        raise BadCredentials(f"city refused the credentials: {error or response.status_code} {description}".strip())
+        raise BadCredentials(refusal_text(REFUSED_CREDENTIALS, answer=error or str(response.status_code),
+                                          description=description))
     raise TransientError(f"token request: HTTP {response.status_code}, unexpected answer")
 
 

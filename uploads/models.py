@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from afxq_portal.crypto import EncryptedTextField
@@ -51,7 +52,7 @@ class UploadBatch(models.Model):
         ordering = ["-started_at"]
 
     def __str__(self) -> str:
-        return f"{self.endpoint} × {self.record_count} @ {timezone.localtime(self.started_at):%Y-%m-%d %H:%M:%S}"
+        return f"{self.get_endpoint_display()} × {self.record_count} @ {timezone.localtime(self.started_at):%Y-%m-%d %H:%M:%S}"
 
 
 class OutboxRecord(models.Model):
@@ -84,7 +85,7 @@ class OutboxRecord(models.Model):
                               related_name="records", verbose_name=_("last batch"))
     # Set when a drain claims the row: marking it sent is guarded by it, so a worker whose lease
     # expired (and whose rows another worker re-claimed) cannot mark them.
-    claim = models.CharField(max_length=32, blank=True, editable=False)
+    claim = models.CharField(_("claim"), max_length=32, blank=True, editable=False)
     # When a dead letter was put back in the queue: the age limit counts from here, not from creation.
     requeued_at = models.DateTimeField(_("requeued at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
@@ -104,7 +105,9 @@ class OutboxRecord(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.endpoint} #{self.pk} ({self.status})"
+        # The contract's endpoint code stays beside its meaning (staff quote it to the city's support).
+        return gettext("%(endpoint)s #%(pk)s (%(status)s)") % {
+            "endpoint": self.get_endpoint_display(), "pk": self.pk, "status": self.get_status_display()}
 
     @property
     def all_fields(self) -> dict:

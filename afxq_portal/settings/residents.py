@@ -55,6 +55,8 @@ PHOTO_FETCH_CA_BUNDLE = env("PHOTO_FETCH_CA_BUNDLE", default="")
 # The guards' login page (/guard/login/): failures per phone number and address before a lock.
 GUARD_LOGIN_MAX_FAILURES = env.int("GUARD_LOGIN_MAX_FAILURES", default=5)
 GUARD_LOGIN_LOCK_SECONDS = env.int("GUARD_LOGIN_LOCK_SECONDS", default=900)
+# How often the open queue page asks whether it changed (reloading itself when it did).
+GUARD_QUEUE_POLL_SECONDS = env.float("GUARD_QUEUE_POLL_SECONDS", default=15.0)
 # Face photos of rejected or expired people are deleted this many days after the decision (PIPL).
 RESIDENT_PHOTO_RETENTION_DAYS = env.int("RESIDENT_PHOTO_RETENTION_DAYS", default=30)
 

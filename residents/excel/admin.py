@@ -25,7 +25,7 @@ from communities.models import Community
 from communities.tenancy import managed_communities
 from security.services import record_event
 
-from .exports import EXPORTS, PACKAGE_PERMISSION
+from .exports import EXPORTS, PACKAGE_PERMISSION, export_kind_label
 from .models import ExportLog, ImportJob
 from .points import import_point_names
 from .safety import WorkbookError, check_file_name, max_upload_bytes
@@ -177,7 +177,9 @@ class ImportJobAdmin(ScopedModelAdmin):
 
     def exports_view(self, request: HttpRequest) -> HttpResponse:
         communities = managed_communities(request.user).order_by("name")
-        log = ExportLog.objects.filter(community__in=communities).select_related("user", "community")[:20]
+        log = list(ExportLog.objects.filter(community__in=communities).select_related("user", "community")[:20])
+        for entry in log:
+            entry.kind_label = export_kind_label(entry.kind) or entry.kind
         # Who may export the package, among the people of these communities (platform administrators always).
         holders = (get_user_model()._default_manager.with_perm(PACKAGE_PERMISSION, include_superusers=False)
                    .filter(is_active=True, memberships__community__in=communities).distinct().order_by("username"))

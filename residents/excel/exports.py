@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 from django.utils.functional import Promise
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
@@ -218,10 +219,25 @@ class Export:
 EXPORTS: dict[str, Export] = {
     "package": Export(export_package, gettext_lazy("initialisation package"), permission=PACKAGE_PERMISSION),
     "residents": Export(export_residents, gettext_lazy("residents")),
-    "points": Export(export_points, gettext_lazy("points")),
+    # Its own context: the community list's column "points" is a count (点位数), this is the list itself.
+    "points": Export(export_points, pgettext_lazy("export", "points")),
     "dead_letters": Export(export_dead_letters, gettext_lazy("outbox rows that could not be delivered")),
 }
 
 
 def register_export(kind: str, export: Export) -> None:
     EXPORTS[kind] = export
+
+
+_PASS_KIND = re.compile(r"^pass (\d{4})(\d{2})(\d{2})-(\d{4})(\d{2})(\d{2})$")
+
+
+def export_kind_label(kind: str) -> str:
+    """An export's name for people, from the kind the logs store ("package", "pass 20260101-20260107");
+    "" for a kind that is not ours."""
+    if kind in EXPORTS:
+        return str(EXPORTS[kind].label)
+    if (match := _PASS_KIND.match(kind)):
+        start, end = "-".join(match.groups()[:3]), "-".join(match.groups()[3:])
+        return gettext("pass records %(start)s to %(end)s") % {"start": start, "end": end}
+    return ""
