@@ -32,13 +32,17 @@ from communities.models import Community, Room
 from devices.keys import issue_device_key
 from devices.models import Device, DeviceEvent
 from residents.models import Resident
+from residents.services import store_photo
+from sandbox.city import portrait
 from tests.factories import ResidentFactory
 random.seed(7)
 community = Community.objects.get(city_id="DEMO-0001")
 rooms = list(Room.objects.filter(building__community=community)[:10])
 for n in range(10):
-    ResidentFactory(community=community, room=rooms[n % len(rooms)],
-                    status=Resident.Status.PENDING if n < 4 else Resident.Status.ACTIVE)
+    url = f"http://127.0.0.1/_sandbox/photos/{n}.jpg"
+    person = ResidentFactory(community=community, room=rooms[n % len(rooms)], photo_url=url,
+                             status=Resident.Status.PENDING if n < 4 else Resident.Status.ACTIVE)
+    store_photo(person.pk, url, portrait(n))
 now = timezone.now()
 kinds = {"face_panel": "pass", "face_snapshot": "face", "vehicle_snapshot": "car"}
 events = []
