@@ -70,4 +70,5 @@ def test_it_says_on_the_exports_page_who_may_export_the_package(alice, bob, char
     assert "您没有此权限" in html
     admin_page = _client(root).get(reverse("admin:residents_importjob_exports")).content.decode()
     assert f'id="export-package-{community_a.pk}"' in admin_page
-    assert _client(root).get(_package_url(community_a)).status_code == 200
+    download = _client(root).get(_package_url(community_a))
+    assert download.status_code == 200 and download.getvalue()  # read to the end: closes the file
