@@ -15,7 +15,7 @@ from django.db.models.functions import TruncDate, TruncHour
 from django.utils import timezone
 
 from communities.models import Community, MonitoringPoint
-from devices.models import Device, DeviceEvent
+from devices.models import Device, DeviceEvent, RefusedEvent
 from residents.excel.models import ImportJob
 from residents.models import Resident
 from uploads import monitoring
@@ -24,6 +24,8 @@ from uploads.models import OutboxRecord
 # A community page lists at most this many devices (silent ones first) and running imports.
 MAX_DEVICES = 200
 MAX_JOBS = 20
+# The commonest reasons of today's refused events shown on a community's page.
+TOP_REFUSALS = 3
 
 
 def day_start(now: datetime) -> datetime:
@@ -186,6 +188,22 @@ def silent_devices(ids: Sequence[int], now: datetime) -> dict[int, int]:
     return {r["point__community_id"]: r["n"] for r in rows}
 
 
+@dataclass
+class Refusals:
+    """Today's refused device events of one community, and the commonest (field, reason) pairs among them."""
+
+    today: int = 0
+    top: list[tuple[str, str, int]] = field(default_factory=list)
+
+
+def refusals_today(community_id: int, now: datetime) -> Refusals:
+    """One grouped query by (field, reason) over today's range of the (community, received_at) index: the total
+    is the sum of the groups, the top ones the largest."""
+    rows = list(RefusedEvent.objects.filter(community_id=community_id, received_at__gte=day_start(now)).values(
+        "field", "reason").annotate(n=Count("id")).order_by("-n", "field", "reason"))
+    return Refusals(sum(r["n"] for r in rows), [(r["field"], r["reason"], r["n"]) for r in rows[:TOP_REFUSALS]])
+
+
 def imports(ids: Sequence[int]) -> dict[int, list[dict]]:
     """Running Excel imports with their progress (ImportJob.progress, as the import page shows it)."""
     jobs = ImportJob.objects.filter(community_id__in=ids, status__in=ImportJob.ACTIVE).order_by("-created_at")
@@ -234,6 +252,7 @@ class CommunityPage:
     link: Link
     devices: list[DeviceLine]
     imports: list[dict]
+    refusals: Refusals = field(default_factory=Refusals)
 
     @property
     def silent_devices(self) -> int:
@@ -249,4 +268,5 @@ def community_page(community: Community, now: datetime | None = None) -> Communi
     ids = [community.pk]
     return CommunityPage(community, people(ids, now)[community.pk], passes_today(ids, now).get(community.pk, []),
                          hourly(ids, now), daily(ids, now), links([community], now)[community.pk],
-                         devices(ids, now).get(community.pk, []), imports(ids).get(community.pk, []))
+                         devices(ids, now).get(community.pk, []), imports(ids).get(community.pk, []),
+                         refusals_today(community.pk, now))

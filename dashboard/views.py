@@ -73,7 +73,8 @@ def community(request: HttpRequest, pk: int) -> HttpResponse:
         "queue_url": reverse("admin:residents_resident_changelist") +
         f"?status__exact=pending&community__id__exact={found.pk}",
         "link_url": reverse("admin:uploads_link_detail", args=[found.pk]),
-        "imports_url": reverse("admin:residents_importjob_changelist")})
+        "imports_url": reverse("admin:residents_importjob_changelist"),
+        "refusals_url": reverse("admin:devices_refusedevent_changelist") + f"?community__id__exact={found.pk}"})
 
 
 def community_data(request: HttpRequest, pk: int) -> JsonResponse:
@@ -83,6 +84,7 @@ def community_data(request: HttpRequest, pk: int) -> JsonResponse:
         "people.pending": page.people.pending, "people.approved_today": page.people.approved_today,
         "people.rejected_today": page.people.rejected_today, "people.expiring_week": page.people.expiring_week,
         "events.today": page.events_today, "devices.silent": page.silent_devices,
+        "refusals.today": page.refusals.today,
         "link.state": page.link.health.label, "link.backlog": page.link.backlog, "link.dead": page.link.dead}
     for count in page.passes:
         values[f"pass.{count.point_id}.{count.direction or '-'}"] = count.count

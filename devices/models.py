@@ -118,3 +118,36 @@ class FaceTombstone(models.Model):
 
     def __str__(self) -> str:
         return f"resident #{self.resident_id} deleted {timezone.localtime(self.deleted_at):%Y-%m-%d %H:%M:%S}"
+
+
+class RefusedEvent(models.Model):
+    """One event a device sent and we refused, with every reason by field: what staff need to fix a device's
+    configuration. No submitted value is kept (the reasons never contain one), so no personal data is here."""
+
+    COMMUNITY_PATH = "community"
+
+    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="refused_events",
+                                  verbose_name=_("community"))
+    device = models.ForeignKey(Device, on_delete=models.SET_NULL, null=True, related_name="refusals",
+                               verbose_name=_("device"))
+    point = models.ForeignKey(MonitoringPoint, on_delete=models.SET_NULL, null=True, related_name="+",
+                              verbose_name=_("monitoring point"))
+    kind = models.CharField(_("kind"), max_length=4, choices=DeviceEvent.Kind.choices)
+    received_at = models.DateTimeField(_("received at"), default=timezone.now, db_index=True)
+    index = models.PositiveIntegerField(_("index in its request"))
+    field = models.CharField(_("field"), max_length=100)
+    reason = models.CharField(_("reason"), max_length=300)
+    # Every refusal of the event as [{"field": …, "reason": …}], the first being ``field`` and ``reason``.
+    errors = models.JSONField(_("all refusals"), default=list)
+    # Refused for the server's limits (request budget, storage), not the device's fault: it is to be sent again.
+    resend = models.BooleanField(_("to be sent again"), default=False)
+
+    class Meta:
+        verbose_name = _("refused device event")
+        verbose_name_plural = _("refused device events")
+        ordering = ["-received_at", "-id"]
+        # The dashboard's figures of today read a community's time range.
+        indexes = [models.Index(fields=["community", "received_at"], name="refused_event_community_time")]
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"[:100]

@@ -9,7 +9,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from .faces import purge_tombstones
-from .models import DeviceEvent
+from .models import DeviceEvent, RefusedEvent
+
+PURGE_CHUNK = 5000
 
 
 @shared_task(name="devices.purge_face_tombstones")
@@ -24,3 +26,16 @@ def purge_device_events() -> int:
     horizon = timezone.now() - timedelta(days=getattr(settings, "DEVICE_EVENT_RETENTION_DAYS", 90))
     deleted, _by_model = DeviceEvent.objects.filter(received_at__lt=horizon).delete()
     return deleted
+
+
+@shared_task(name="devices.purge_refused_events")
+def purge_refused_events(chunk: int = PURGE_CHUNK) -> int:
+    """Refused events older than DEVICE_REFUSAL_RETENTION_DAYS. In chunks of ids, each its own DELETE (and,
+    outside a transaction, its own commit), so that a backlog never holds one long lock on the table every
+    refused ingest request writes to."""
+    horizon = timezone.now() - timedelta(days=settings.DEVICE_REFUSAL_RETENTION_DAYS)
+    old = RefusedEvent.objects.filter(received_at__lt=horizon).order_by().values_list("pk", flat=True)
+    total = 0
+    while ids := list(old[:chunk]):
+        total += RefusedEvent.objects.filter(pk__in=ids).delete()[0]
+    return total

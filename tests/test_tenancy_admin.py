@@ -62,6 +62,13 @@ def _device_event(community: Community, tag: str) -> Model:
         community=community, device=device, point=device.point, kind="face", occurred_at=timezone.now())
 
 
+def _refused_event(community: Community, tag: str) -> Model:
+    device = BUILDERS["devices.Device"](community, f"event-{tag}")
+    return apps.get_model("devices.RefusedEvent").objects.create(
+        community=community, device=device, point=device.point, kind="face", index=0, field="passDate",
+        reason="必须是日期", errors=[{"field": "passDate", "reason": "必须是日期"}])
+
+
 def _change(community: Community, tag: str) -> Model:
     return ResidentChange.objects.create(resident=ResidentFactory(community=community), actor_label=f"city-{tag}",
                                          to_status="active", reason=f"reason-{tag}")
@@ -96,6 +103,7 @@ BUILDERS: dict[str, Builder] = {
     "devices.Device": lambda community, tag: issue_device_key(
         point=PointFactory(community=community), name=f"panel-{tag}", acting_user=None)[0],
     "devices.DeviceEvent": _device_event,
+    "devices.RefusedEvent": _refused_event,
     "security.AuditEvent": lambda community, tag: apps.get_model("security.AuditEvent").objects.create(
         kind=apps.get_model("security.AuditEvent").Kind.values[0], username=f"audit-{tag}", community=community),
     "uploads.LinkState": lambda community, tag: apps.get_model("uploads.LinkState").objects.get_or_create(

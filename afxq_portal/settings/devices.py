@@ -20,3 +20,6 @@ DEVICE_API_BUDGET_SECONDS = env.float("DEVICE_API_BUDGET_SECONDS", default=GUNIC
 # Deletions are kept this long for the face list; a device whose cursor is older must resync.
 DEVICE_FACE_TOMBSTONE_DAYS = env.int("DEVICE_FACE_TOMBSTONE_DAYS", default=30)
 DEVICE_EVENT_RETENTION_DAYS = env.int("DEVICE_EVENT_RETENTION_DAYS", default=90)
+# Refused events (devices.RefusedEvent: field names and reasons, no submitted value) are for fixing a device's
+# configuration; two weeks cover a fortnight's reporting cycle, and nothing older helps.
+DEVICE_REFUSAL_RETENTION_DAYS = env.int("DEVICE_REFUSAL_RETENTION_DAYS", default=14)

@@ -13,6 +13,7 @@ CELERY_BEAT_SCHEDULE = {
     "residents-purge-import-files": {"task": "residents.purge_import_files", "schedule": _HOUR},
     "devices-purge-face-tombstones": {"task": "devices.purge_face_tombstones", "schedule": _HOUR},
     "devices-purge-events": {"task": "devices.purge_device_events", "schedule": _HOUR},
+    "devices-purge-refusals": {"task": "devices.purge_refused_events", "schedule": _HOUR},
     "security-purge-audit-events": {"task": "security.purge_audit_events", "schedule": _HOUR},
     "uploads-sweep": {"task": "uploads.sweep_outbox", "schedule": UPLOAD_SWEEP_SECONDS},
     "uploads-check-links": {"task": "uploads.check_links", "schedule": LINK_CHECK_SECONDS},

@@ -36,7 +36,7 @@ def ingest_events(device: Device, kind: str, events: list[Any], started: float |
     screened = [text_refusals(event) if isinstance(event, dict) else [] for event in events]
     answers = [Answer(index, errors=screened[index]) if screened[index]
                else ingest_event(device, kind, index, event, budget) for index, event in enumerate(events)]
-    store.store_drafts(device, answers)
+    store.store_drafts(device, answers, kind)
     return answers
 
 

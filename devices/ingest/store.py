@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from uploads import contract
 from uploads.services import delete_images, enqueue_record
 
-from ..models import Device, DeviceEvent
+from ..models import Device, DeviceEvent, RefusedEvent
 from .answers import Answer, Deferred, Refused
 from .events import Draft
 
@@ -47,7 +47,7 @@ def record_event(device: Device, draft: Draft) -> DeviceEvent:
     return event
 
 
-def store_drafts(device: Device, answers: list[Answer]) -> None:
+def store_drafts(device: Device, answers: list[Answer], kind: str) -> None:
     """Every draft of the request and the device's counters in one transaction; each event in a savepoint of
     its own, so that one that cannot be stored is refused alone. If the transaction does not commit, the
     files written for its events are deleted and the error propagates: the device gets no "accepted"."""
@@ -58,6 +58,8 @@ def store_drafts(device: Device, answers: list[Answer]) -> None:
                 if answer.draft is not None:
                     written += store_draft(device, answer)
             count_answers(device, answers)
+            # With the counters, in the same transaction: a refusal is listed only if the request's answer holds.
+            keep_refusals(device, kind, [a for a in answers if a.event is None and a.errors])
     except BaseException:
         delete_images(written)
         raise
@@ -105,3 +107,19 @@ def count_answers(device: Device, answers: list[Answer]) -> None:
             logger.info("device %s refused event %d: %s", device.key_prefix, answer.index,
                         "; ".join(str(e) for e in answer.errors))
     Device.objects.filter(pk=device.pk).update(**updates)
+
+
+def keep_refusals(device: Device, kind: str, refused: list[Answer]) -> None:
+    """One row per refused event, in one INSERT. A request holds at most MAX_EVENTS_PER_REQUEST events, but the
+    bound is applied here too: a caller that skipped the check must not write unbounded rows. Only field names
+    and reasons are stored, never a submitted value."""
+    from . import MAX_EVENTS_PER_REQUEST  # the package imports this module: read at call time
+
+    now = timezone.now()
+    rows = [RefusedEvent(community_id=device.point.community_id, device=device, point_id=device.point_id,
+                         kind=kind, received_at=now, index=a.index, field=a.errors[0].field[:100],
+                         reason=a.errors[0].reason[:300], resend=a.resend,
+                         errors=[{"field": e.field, "reason": e.reason} for e in a.errors])
+            for a in refused[:MAX_EVENTS_PER_REQUEST]]
+    if rows:
+        RefusedEvent.objects.bulk_create(rows)
