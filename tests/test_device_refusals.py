@@ -180,6 +180,8 @@ def test_it_counts_today_s_refusals_and_their_commonest_reasons(alice, community
     assert page.status_code == 200
     html = page.content.decode()
     assert 'data-figure="refusals.today"' in html and "格式错误" in html and "无</td>" not in html
+    listing = login(alice).get(page.context["refusals_url"])  # the section's link opens the community's list
+    assert listing.status_code == 200 and "格式错误" in listing.content.decode()
 
 
 # --- The person on the events' page -------------------------------------------------------------------------
