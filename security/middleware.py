@@ -23,13 +23,6 @@ def address_problem(request: HttpRequest) -> str | None:
     return None
 
 
-def _view_class(request: HttpRequest) -> type | None:
-    try:
-        return getattr(resolve(request.path_info).func, "view_class", None)
-    except Resolver404:
-        return None
-
-
 class RefuseUnstorableAddressMiddleware:
     """A path or query string with text that cannot be stored (a NUL: PostgreSQL text cannot hold one, so any
     query fed from the URL, the admin's list filters such as `?status=%00`, was an internal error; a control
@@ -46,7 +39,11 @@ class RefuseUnstorableAddressMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if address_problem(request) is None:
             return self.get_response(request)
-        view_class = _view_class(request)
+        try:
+            view = resolve(request.path_info).func
+        except Resolver404:  # no view will run: the resolver's own 404, which reads nothing from the URL
+            return self.get_response(request)
+        view_class = getattr(view, "view_class", None)
         # Before LocaleMiddleware: the language is chosen here.
         language = getattr(view_class, "answer_language", None) or translation.get_language_from_request(request)
         with translation.override(language):

@@ -298,3 +298,8 @@ def test_it_gives_every_admin_form_of_community_data_the_text_rule():
         assert GenerateRoomsForm(data={"units": "²-³", "floors": "1-6", "numbers": "01-04"}).errors["units"]
         lines = PointNamesForm(data={"community": "", "lines": "PP-1,东\x07门"})
         assert lines.errors["lines"] == ["contains a control character (U+0007)"]
+
+
+@pytest.mark.parametrize("url", ["/api/v1/devices/faces/x%0b/photo", "/no-such-page%00", "/api/v1/nothing?x=%00"])
+def test_it_leaves_an_address_no_view_answers_to_the_resolvers_404(client, url):
+    assert client.get(url).status_code == 404
