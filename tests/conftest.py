@@ -117,10 +117,9 @@ def sandbox_city(output_dir: Path) -> Iterator:
 
 @pytest.fixture
 def login_cache(settings):
-    """Fast password hashing and an empty cache before and after: the login lock's counters live there."""
+    """An empty cache before and after: the login lock's counters live there."""
     from django.core.cache import cache
 
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     cache.clear()
     yield
     cache.clear()
@@ -138,3 +137,9 @@ def rooms(community_a: Community) -> list[Room]:
     """Three rooms of community A: 1栋1单元3楼01–03号."""
     building = BuildingFactory(community=community_a, number="1")
     return [RoomFactory(building=building, unit="1", floor="3", number=f"0{n}") for n in range(1, 4)]
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings) -> None:
+    # Applies before any persona is created: the production hasher would make the suite take minutes longer.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -4,7 +4,6 @@ is refused to them."""
 
 from __future__ import annotations
 
-import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -12,24 +11,14 @@ from django.urls import reverse
 
 from communities import tenancy
 from communities.models import Membership
+from tests.clients import logged_in
 
 URL = "admin:communities_membership_add_staff"
 PASSWORD = "Jinjiang-staff-2027"
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def test_it_creates_a_staff_login_with_its_communities_in_one_step(root, community_a, community_b):
-    client = _client(root)
+    client = logged_in(root)
     page = client.get(reverse(URL))
     assert page.status_code == 200
     html = page.content.decode()
@@ -48,7 +37,7 @@ def test_it_creates_a_staff_login_with_its_communities_in_one_step(root, communi
 
 
 def test_it_refuses_a_bad_form_and_creates_nothing(root, alice, community_a):
-    client = _client(root)
+    client = logged_in(root)
     users = get_user_model().objects.count()
     for data in (
         {"username": "eve", "password1": PASSWORD, "password2": PASSWORD},  # no community
@@ -64,7 +53,7 @@ def test_it_refuses_a_bad_form_and_creates_nothing(root, alice, community_a):
 
 
 def test_it_refuses_the_page_to_staff(alice, community_a):
-    client = _client(alice)
+    client = logged_in(alice)
     assert client.get(reverse(URL)).status_code == 403
     response = client.post(reverse(URL), {"username": "mallory", "password1": PASSWORD, "password2": PASSWORD,
                                           "communities": [community_a.pk]})

@@ -9,14 +9,10 @@ from django.test import Client
 from django.urls import reverse
 
 from residents.models import Resident, phone_lookup_hash
+from tests.clients import logged_in
 from tests.factories import BuildingFactory, ResidentFactory, RoomFactory
 
 CHANGELIST = "admin:residents_resident_changelist"
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -42,14 +38,8 @@ def _found(client: Client, **params: str) -> set[str]:
     return {r.name for r in response.context["cl"].result_list}
 
 
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def test_it_finds_a_person_by_phone_however_it_is_typed(alice, people):
-    client = _client(alice)
+    client = logged_in(alice)
     for typed in ("13812345678", "138 1234 5678", "+86 138-1234-5678", "１３８１２３４５６７８", "(138)12345678"):
         assert _found(client, q=typed) == {"王五"}, typed  # never the other community's person with that phone
     assert _found(client, q="1381234567") == set()  # a phone is found whole, not by a part
@@ -57,7 +47,7 @@ def test_it_finds_a_person_by_phone_however_it_is_typed(alice, people):
 
 
 def test_it_finds_people_by_room(alice, people):
-    client = _client(alice)
+    client = logged_in(alice)
     assert _found(client, q="1栋1单元3楼01号") == {"王五"}
     assert _found(client, q="1栋") == {"王五", "赵六"}
     assert _found(client, q="1栋2单元") == {"赵六"}
@@ -65,7 +55,7 @@ def test_it_finds_people_by_room(alice, people):
 
 
 def test_it_filters_by_building_unit_and_floor(alice, people):
-    client = _client(alice)
+    client = logged_in(alice)
     building = people["wang"].room.building
     assert _found(client, room__building__id__exact=str(building.pk)) == {"王五", "赵六"}
     assert _found(client, room__unit="2") == {"赵六"}
@@ -75,7 +65,7 @@ def test_it_filters_by_building_unit_and_floor(alice, people):
 
 
 def test_it_picks_the_room_by_autocomplete_scoped_to_the_users_communities(alice, people):
-    client = _client(alice)
+    client = logged_in(alice)
     page = client.get(reverse("admin:residents_resident_change", args=[people["wang"].pk])).content.decode()
     assert 'data-field-name="room"' in page and "admin-autocomplete" in page
     assert "2栋1单元3楼01号" not in page  # the other rooms are not listed in the page

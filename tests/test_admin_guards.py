@@ -4,7 +4,6 @@ phone number can be given to a new guard."""
 
 from __future__ import annotations
 
-import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
@@ -14,11 +13,6 @@ from residents.models import ResidentChange
 from tests.factories import ResidentFactory, make_id_card
 
 PASSWORD = "guard-pass-2026-x"
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def _add_guard(client: Client, community, phone: str, id_card: str):

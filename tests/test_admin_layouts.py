@@ -15,11 +15,6 @@ from tests.admin_forms import admin_post_data, inline_prefix
 from tests.factories import BuildingFactory, PointFactory, RoomFactory, SiteCredentialFactory
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def staff(alice) -> Client:
     client = Client()

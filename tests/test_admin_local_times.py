@@ -18,11 +18,6 @@ from uploads.models import Endpoint, OutboxRecord, UploadBatch
 UTC_19_20 = dt.datetime(2026, 12, 1, 19, 20, 5, tzinfo=dt.UTC)  # 03:20:05 on the 2nd in Shanghai
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def test_it_shows_the_latest_batch_of_an_outbox_record_in_local_time(community_a, alice):
     batch = UploadBatch.objects.create(community=community_a, endpoint=Endpoint.PASS_RECORD, started_at=UTC_19_20)
     record = OutboxRecord.objects.create(community=community_a, endpoint=Endpoint.PASS_RECORD, batch=batch)

@@ -15,23 +15,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from security.models import AuditEvent
+from tests.clients import logged_in
 from tests.test_tenancy_admin import BUILDERS
 from uploads import outbox, tasks
 from uploads.models import Endpoint, OutboxRecord
 
 UNDELETABLE = ["uploads.OutboxRecord", "uploads.UploadBatch", "uploads.LinkState", "devices.DeviceEvent",
                "residents.ApplyAccessCall", "security.AuditEvent"]
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _url(model: type[Model], view: str, *args: object) -> str:
@@ -44,7 +34,7 @@ def test_it_refuses_to_delete_what_the_city_is_owed(request, community_a, label:
     model = apps.get_model(label)
     obj = BUILDERS[label](community_a, "a")
     user = request.getfixturevalue(persona)
-    client = _client(user)
+    client = logged_in(user)
     model_admin = admin.site._registry[model]
     fake = type("Request", (), {"user": user})()
     assert not model_admin.has_delete_permission(fake)
@@ -62,7 +52,7 @@ def test_it_refuses_to_delete_what_the_city_is_owed(request, community_a, label:
 
 def test_it_answers_403_to_the_staffs_delete_url(community_a, alice):
     record = BUILDERS["uploads.OutboxRecord"](community_a, "a")
-    response = _client(alice).get(_url(OutboxRecord, "delete", record.pk))
+    response = logged_in(alice).get(_url(OutboxRecord, "delete", record.pk))
     assert response.status_code == 403
 
 
@@ -77,7 +67,7 @@ def test_it_lets_a_platform_administrator_discard_unsent_records_with_a_reason(c
                                        status=OutboxRecord.Status.DEAD)
     sent = OutboxRecord.objects.create(community=community_a, endpoint=Endpoint.PASS_RECORD, fields={"n": 3},
                                        status=OutboxRecord.Status.SENT, sent_at=timezone.now())
-    client = _client(root)
+    client = logged_in(root)
 
     asking = _post_discard(client, [pending, dead, sent])
     assert asking.status_code == 200
@@ -109,7 +99,7 @@ def test_it_lets_a_platform_administrator_discard_unsent_records_with_a_reason(c
 
 def test_it_does_not_offer_discarding_to_staff(community_a, alice):
     record = OutboxRecord.objects.create(community=community_a, endpoint=Endpoint.PASS_RECORD, fields={"n": 1})
-    client = _client(alice)
+    client = logged_in(alice)
     assert "discard_records" not in client.get(_url(OutboxRecord, "changelist")).content.decode()
     _post_discard(client, [record], reason="不要了")
     record.refresh_from_db()

@@ -8,24 +8,13 @@ import io
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied
-from django.test import Client
 from django.urls import reverse
 
 from residents.excel.exports import export_package
 from residents.models import ExportLog
 from security.models import AuditEvent
+from tests.clients import logged_in
 from tests.factories import ResidentFactory
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _package_url(community) -> str:
@@ -34,7 +23,7 @@ def _package_url(community) -> str:
 
 def test_it_refuses_the_package_to_staff_without_the_permission(alice, community_a):
     ResidentFactory(community=community_a, city_owner_id=None)
-    client = _client(alice)
+    client = logged_in(alice)
     assert client.get(_package_url(community_a)).status_code == 403
     other = client.get(reverse("admin:residents_importjob_export", args=["residents", community_a.pk]))
     assert other.status_code == 200 and other.getvalue()  # the other exports are unchanged (read: closes the file)
@@ -50,7 +39,7 @@ def test_it_refuses_the_package_to_staff_without_the_permission(alice, community
 def test_it_exports_the_package_with_the_permission_and_audits_it(alice, bob, community_a):
     ResidentFactory(community=community_a, city_owner_id=None)
     alice.user_permissions.add(Permission.objects.get(codename="export_init_package"))
-    client = _client(alice)
+    client = logged_in(alice)
     for _ in range(2):
         response = client.get(_package_url(community_a))
         assert response.status_code == 200
@@ -63,12 +52,12 @@ def test_it_exports_the_package_with_the_permission_and_audits_it(alice, bob, co
 def test_it_says_on_the_exports_page_who_may_export_the_package(alice, bob, charlie, community_a, root):
     bob.user_permissions.add(Permission.objects.get(codename="export_init_package"))
     charlie.user_permissions.add(Permission.objects.get(codename="export_init_package"))  # another community
-    page = _client(alice).get(reverse("admin:residents_importjob_exports"), HTTP_ACCEPT_LANGUAGE="zh-hans")
+    page = logged_in(alice).get(reverse("admin:residents_importjob_exports"), HTTP_ACCEPT_LANGUAGE="zh-hans")
     html = page.content.decode()
     assert "只有平台管理员和被授予" in html
     assert "bob" in html and "charlie" not in html
     assert "您没有此权限" in html
-    admin_page = _client(root).get(reverse("admin:residents_importjob_exports")).content.decode()
+    admin_page = logged_in(root).get(reverse("admin:residents_importjob_exports")).content.decode()
     assert f'id="export-package-{community_a.pk}"' in admin_page
-    download = _client(root).get(_package_url(community_a))
+    download = logged_in(root).get(_package_url(community_a))
     assert download.status_code == 200 and download.getvalue()  # read to the end: closes the file

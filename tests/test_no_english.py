@@ -188,7 +188,6 @@ def _guard_pages(client: Client, resident: Resident) -> dict[str, str]:
 
 @pytest.mark.parametrize("persona", ["root", "alice"])
 def test_it_shows_no_english_in_chinese(db, persona: str, request: pytest.FixtureRequest, settings) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     community = request.getfixturevalue("community_a")
     user = request.getfixturevalue(persona)
     call_command("seed_demo", stdout=io.StringIO())
@@ -226,7 +225,6 @@ def test_it_words_the_exports_page_in_its_own_terms(db, alice, community_a):
 
 
 def test_it_shows_a_guard_no_english(db, community_a, gary, settings) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     objects = _world(community_a)
     pending = ResidentFactory(community=community_a, status=Resident.Status.PENDING)
     client = Client(raise_request_exception=False)

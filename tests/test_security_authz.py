@@ -69,12 +69,6 @@ class World:
         return "b" if self.own(role) == "a" else "a"
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings) -> None:
-    # Autouse, so it applies before the personas are created: the production hasher would cost minutes here.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def world(settings, community_a, community_b, root, alice, charlie, gary) -> World:
     settings.DEVICE_FACE_LIST_SETTLE_SECONDS = 0  # the face list shows what was just created

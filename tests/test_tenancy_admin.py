@@ -152,12 +152,6 @@ class World:
         return self.a if tag == "a" else self.b
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings) -> None:
-    # Each world has a dozen logins; the production hasher would make these tests take minutes.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def world(community_a, community_b, alice, charlie, gary, root) -> World:
     # Models without a builder fail test_it_has_a_builder_for_every_admin_model (and their own cases).
