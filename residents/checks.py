@@ -12,10 +12,12 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import Error, register
 
+from afxq_portal.checks import SERVING_TAG
+
 E001 = "residents.E001"
 
 
-@register()
+@register(SERVING_TAG)
 def check_apply_access_exposure(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     """Error unless, in production, APPLY_ACCESS_ALLOWED_NETWORKS is set or APPLY_ACCESS_OPEN_TO_ALL
     says, on purpose, that any address may call (e.g. a firewall in front does the filtering)."""
@@ -30,12 +32,3 @@ def check_apply_access_exposure(app_configs: Any = None, **kwargs: Any) -> list[
         id=E001,
     )]
 
-
-def raise_for_apply_access_exposure() -> None:
-    """gunicorn does not run system checks: the WSGI module calls this so that the web process
-    itself refuses to start, not only `manage.py check`."""
-    from django.core.exceptions import ImproperlyConfigured
-
-    errors = check_apply_access_exposure()
-    if errors:
-        raise ImproperlyConfigured(f"{errors[0].id}: {errors[0].msg} {errors[0].hint}")
