@@ -7,7 +7,6 @@ import base64
 import io
 import json
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.files.storage import default_storage
@@ -25,9 +24,9 @@ from tests import photos
 from tests.device_helpers import auth, capture, capture_b64, make_device
 from tests.factories import ResidentFactory
 from uploads import outbox
+from uploads.contract import SHANGHAI
 from uploads.models import OutboxRecord
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 PASS_URL = "/api/v1/devices/pass-events"
 FACE_URL = "/api/v1/devices/face-snapshots"
 CAR_URL = "/api/v1/devices/car-snapshots"

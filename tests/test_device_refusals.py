@@ -23,6 +23,7 @@ from devices.ingest import store
 from devices.ingest.answers import Answer, Refused
 from devices.models import Device, DeviceEvent, RefusedEvent
 from devices.tasks import purge_refused_events
+from tests.clients import logged_in
 from tests.device_helpers import auth, capture_b64, make_device
 from tests.factories import PointFactory, ResidentFactory
 
@@ -38,12 +39,6 @@ def post(client: Client, key: str, body: object) -> dict:
     response = client.post(PASS_URL, data=json.dumps(body), content_type="application/json", **auth(key))
     assert response.status_code == 200, response.content
     return response.json()
-
-
-def login(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def refused(community, device: Device, field: str, reason: str, when=None, kind: str = "pass") -> RefusedEvent:
@@ -147,7 +142,7 @@ def test_it_lists_refusals_read_only_and_of_the_user_s_communities(alice, commun
     device_b, _key = make_device(community_b)
     mine = refused(community_a, device_a, "passDate", "必须是日期-甲")
     refused(community_b, device_b, "passDate", "必须是日期-乙")
-    client = login(alice)
+    client = logged_in(alice)
     response = client.get("/admin/devices/refusedevent/")
     page = response.content.decode()
     assert response.status_code == 200 and "必须是日期-甲" in page and "必须是日期-乙" not in page
@@ -176,11 +171,11 @@ def test_it_counts_today_s_refusals_and_their_commonest_reasons(alice, community
         found = figures.refusals_today(community_a.pk, timezone.now())
     assert found.today == 10
     assert found.top == [("time", "格式错误", 4), ("person", "未登记", 3), ("image", "太小", 2)]
-    page = login(alice).get(reverse("dashboard:community", args=[community_a.pk]))
+    page = logged_in(alice).get(reverse("dashboard:community", args=[community_a.pk]))
     assert page.status_code == 200
     html = page.content.decode()
     assert 'data-figure="refusals.today"' in html and "格式错误" in html and "无</td>" not in html
-    listing = login(alice).get(page.context["refusals_url"])  # the section's link opens the community's list
+    listing = logged_in(alice).get(page.context["refusals_url"])  # the section's link opens the community's list
     assert listing.status_code == 200 and "格式错误" in listing.content.decode()
 
 
@@ -190,7 +185,7 @@ def test_it_counts_today_s_refusals_and_their_commonest_reasons(alice, community
 def test_it_names_the_person_of_each_event_with_one_query_for_the_page(alice, community_a, panel,
                                                                        django_assert_max_num_queries) -> None:
     device, _key = panel
-    client = login(alice)
+    client = logged_in(alice)
 
     def add_event(name: str) -> None:
         person = ResidentFactory(community=community_a, name=name)
@@ -213,7 +208,7 @@ def test_it_names_the_person_of_each_event_with_one_query_for_the_page(alice, co
 
 def test_it_shows_the_addresses_and_a_copy_button_on_the_change_page(alice, community_a) -> None:
     device, _key = make_device(community_a, MonitoringPoint.Kind.VEHICLE_SNAPSHOT)
-    page = login(alice).get(f"/admin/devices/device/{device.pk}/change/").content.decode()
+    page = logged_in(alice).get(f"/admin/devices/device/{device.pk}/change/").content.decode()
     assert "http://testserver/api/v1/devices/car-snapshots" in page
     assert "/api/v1/devices/pass-events" not in page  # not for this kind of point
     assert 'data-copy="device-endpoint-' in page and "devices/copy.js" in page
@@ -221,7 +216,7 @@ def test_it_shows_the_addresses_and_a_copy_button_on_the_change_page(alice, comm
 
 def test_it_shows_the_addresses_with_the_new_key(alice, community_a) -> None:
     point = PointFactory(community=community_a, kind=MonitoringPoint.Kind.FACE_PANEL)
-    response = login(alice).post("/admin/devices/device/add/", {"point": point.pk, "name": "东门面板"})
+    response = logged_in(alice).post("/admin/devices/device/add/", {"point": point.pk, "name": "东门面板"})
     page = response.content.decode()
     assert response.status_code == 200
     assert "http://testserver/api/v1/devices/pass-events" in page and "http://testserver/api/v1/devices/faces" in page
