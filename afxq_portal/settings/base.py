@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "uploads",
     "drf_spectacular",
     "security",
+    "terminals",
     "dashboard",
 ]
 
