@@ -7,41 +7,23 @@ processes evaluate the link at once, only one of them sends.
 
 from __future__ import annotations
 
-import logging
-
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from communities.models import Community, SupportContact
+from communities.models import Community
+from communities.support import notify_support
 
 from . import monitoring
 from .models import LinkState, OutboxRecord
-
-log = logging.getLogger(__name__)
 
 BACKLOG_STATUSES = (OutboxRecord.Status.PENDING, OutboxRecord.Status.IN_FLIGHT)
 
 
 def notify(community: Community, subject: str, text: str, state: str) -> None:
-    """E-mail and webhook; failures are logged, never raised (an alert must not break a drain)."""
-    recipients = [c.email for c in SupportContact.objects.filter(community=community).exclude(email="")]
-    if recipients:
-        try:
-            send_mail(subject, text, None, recipients)
-        except Exception:
-            log.exception("could not e-mail the link alert for %s", community.city_id)
-    if settings.LINK_ALERT_WEBHOOK_URL:
-        from .client import session
-
-        try:
-            session().post(settings.LINK_ALERT_WEBHOOK_URL, timeout=(5, 10), json={
-                "communityId": community.city_id, "community": community.name, "state": state,
-                "subject": subject, "text": text})
-        except Exception:
-            log.exception("could not post the link alert webhook for %s", community.city_id)
+    """E-mail and webhook (communities.support); counted on the community's link state."""
+    notify_support(community, subject, text, state, about="link")
     LinkState.objects.filter(community=community).update(alerts_sent=F("alerts_sent") + 1)
 
 
