@@ -9,13 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db.models import Count, Max, Q
 from django.db.models.functions import TruncDate, TruncHour
 from django.utils import timezone
 
 from communities.models import Community, MonitoringPoint
 from devices.models import Device, DeviceEvent, RefusedEvent
+from devices.silence import silent_limit
 from residents.excel.models import ImportJob
 from residents.models import Resident
 from uploads import monitoring
@@ -165,7 +165,7 @@ class DeviceLine:
 
 def devices(ids: Sequence[int], now: datetime) -> dict[int, list[DeviceLine]]:
     """Each (unrevoked) device's last contact, silent ones first."""
-    limit = now - timedelta(seconds=settings.DEVICE_SILENT_AFTER_SECONDS)
+    limit = silent_limit(now)
     rows = Device.objects.filter(point__community_id__in=ids, revoked_at__isnull=True).values(
         "id", "name", "key_prefix", "point__number", "point__community_id", "last_seen_at").order_by(
         "point__community_id", "last_seen_at")[:MAX_DEVICES * max(1, len(ids))]
@@ -181,7 +181,7 @@ def devices(ids: Sequence[int], now: datetime) -> dict[int, list[DeviceLine]]:
 
 
 def silent_devices(ids: Sequence[int], now: datetime) -> dict[int, int]:
-    limit = now - timedelta(seconds=settings.DEVICE_SILENT_AFTER_SECONDS)
+    limit = silent_limit(now)
     rows = Device.objects.filter(point__community_id__in=ids, revoked_at__isnull=True).filter(
         Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=limit)).values("point__community_id").annotate(
         n=Count("id")).order_by()

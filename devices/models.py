@@ -35,6 +35,9 @@ class Device(models.Model):
     accepted_count = models.PositiveIntegerField(_("events accepted"), default=0)
     refused_count = models.PositiveIntegerField(_("events refused"), default=0)
     last_refusal = models.CharField(_("last refusal"), max_length=300, blank=True)
+    # Set when the support contacts were told that the device went silent, cleared when they are told it is back:
+    # one incident, one alert each way (devices/silence.py).
+    silent_alerted_at = models.DateTimeField(_("silence alerted at"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("device")

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from .faces import purge_tombstones
 from .models import DeviceEvent, RefusedEvent
+from .silence import check_silent_devices as check_silence
 
 PURGE_CHUNK = 5000
 
@@ -39,3 +40,8 @@ def purge_refused_events(chunk: int = PURGE_CHUNK) -> int:
     while ids := list(old[:chunk]):
         total += RefusedEvent.objects.filter(pk__in=ids).delete()[0]
     return total
+
+
+@shared_task(name="devices.check_silent_devices")
+def check_silent_devices() -> dict[str, int]:
+    return check_silence()

@@ -23,3 +23,8 @@ DEVICE_EVENT_RETENTION_DAYS = env.int("DEVICE_EVENT_RETENTION_DAYS", default=90)
 # Refused events (devices.RefusedEvent: field names and reasons, no submitted value) are for fixing a device's
 # configuration; two weeks cover a fortnight's reporting cycle, and nothing older helps.
 DEVICE_REFUSAL_RETENTION_DAYS = env.int("DEVICE_REFUSAL_RETENTION_DAYS", default=14)
+# A device with no contact for longer than this is silent: it stands out on the dashboard, and the community's
+# support contacts are told once (and once more when it is back). Face panels poll the face list every few
+# minutes; cameras post on every passer-by. Checked every DEVICE_SILENT_CHECK_SECONDS.
+DEVICE_SILENT_AFTER_SECONDS = env.int("DEVICE_SILENT_AFTER_SECONDS", default=30 * 60)
+DEVICE_SILENT_CHECK_SECONDS = env.float("DEVICE_SILENT_CHECK_SECONDS", default=60.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .devices import DEVICE_SILENT_CHECK_SECONDS
 from .residents import APPLY_ACCESS_SWEEP_SECONDS
 from .uploads import LINK_CHECK_SECONDS, UPLOAD_SWEEP_SECONDS
 
@@ -14,6 +15,7 @@ CELERY_BEAT_SCHEDULE = {
     "devices-purge-face-tombstones": {"task": "devices.purge_face_tombstones", "schedule": _HOUR},
     "devices-purge-events": {"task": "devices.purge_device_events", "schedule": _HOUR},
     "devices-purge-refusals": {"task": "devices.purge_refused_events", "schedule": _HOUR},
+    "devices-check-silent": {"task": "devices.check_silent_devices", "schedule": DEVICE_SILENT_CHECK_SECONDS},
     "security-purge-audit-events": {"task": "security.purge_audit_events", "schedule": _HOUR},
     "uploads-sweep": {"task": "uploads.sweep_outbox", "schedule": UPLOAD_SWEEP_SECONDS},
     "uploads-check-links": {"task": "uploads.check_links", "schedule": LINK_CHECK_SECONDS},
