@@ -40,7 +40,7 @@ ALLOWED: dict[str, str] = {
     "VISITOR": "contract code (person type)", "THIRDPARTY_CLIENT": "contract code (source)",
     "outId": "contract field", "userId": "contract field", "policePointId": "contract field",
     "communityId": "contract field", "ownerId": "contract field", "ywlsh": "contract field (business serial)",
-    "openDate": "contract field", "passDate": "contract field", "inout": "contract field",
+    "openDate": "contract field", "type": "contract field (the pass record's person type: USER …)", "passDate": "contract field", "inout": "contract field",
     "imageBase64": "contract field", "bigImageBase64": "contract field", "photoBase1": "contract field",
     "apply-access": "contract path (interface 1)", "person-inout-info": "contract endpoint (pass records)",
     "image": "contract endpoints image/people, image/car (the rest of the path is stripped as a path)",

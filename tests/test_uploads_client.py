@@ -238,3 +238,15 @@ def test_it_logs_in_once_when_many_workers_find_no_token_at_once(community):
         thread.join(timeout=30)
     assert tokens == ["shared"] * 12
     assert login.call_count == 1
+
+
+def test_it_shows_a_gateways_error_page_as_its_text_without_markup() -> None:
+    import requests
+
+    page = requests.Response()
+    page.status_code, page.headers["Content-Type"] = 503, "text/html; charset=utf-8"
+    page._content = "<html><head><title>503</title></head>\n<body><h1>网关错误</h1>\n  <p>稍后再试</p></body></html>".encode()
+    assert client.answer_text(page) == "503 网关错误 稍后再试"
+    plain = requests.Response()
+    plain.status_code, plain._content = 502, b"upstream\n timed out"
+    assert client.answer_text(plain) == "upstream timed out"

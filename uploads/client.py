@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone, translation
+from django.utils.html import strip_tags
 from django.utils.translation import gettext, gettext_noop
 
 from communities.models import Community, SiteCredential
@@ -254,7 +255,16 @@ def post_upload(path: str, body: bytes, token: str) -> Answer:
         if code != "_200" and not error:
             error = f"HTTP {response.status_code}, {code}"
         return Answer(response.status_code, code, error)
-    return Answer(response.status_code, "", f"HTTP {response.status_code}: {response.text[:200]}")
+    return Answer(response.status_code, "", f"HTTP {response.status_code}: {answer_text(response)}")
+
+
+def answer_text(response: requests.Response) -> str:
+    """A short excerpt of an answer that is not the city's JSON (a gateway's error page, say), for staff: an HTML
+    page as its text, without markup, whitespace collapsed."""
+    text = response.text[:2000]
+    if "html" in response.headers.get("Content-Type", "") or text.lstrip().startswith("<"):
+        text = strip_tags(text)
+    return " ".join(text.split())[:200]
 
 
 def post_callback(url: str, fields: dict) -> Answer:
