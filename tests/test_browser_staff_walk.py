@@ -88,6 +88,9 @@ def test_it_walks_alice_through_her_console_in_chinese(live_server, alice, commu
         sandbox_city.set_faults({"503": 1.0})
         assert outbox.drain_once(community_a.pk, Endpoint.PASS_RECORD) is outbox.Outcome.FAILED
         expect(link).to_have_text("降级", timeout=15_000)
+        # Only the endpoint whose record failed: the others have nothing waiting, nothing failing.
+        expect(page.locator(f"[data-figure='endpoint.{Endpoint.PASS_RECORD}.state']")).to_have_text("降级")
+        expect(page.locator(f"[data-figure='endpoint.{Endpoint.FACE_SNAPSHOT}.state']")).to_have_text("健康")
         page.screenshot(path=str(output_dir / "2-degraded.png"), full_page=True)
 
         # The link page agrees, in the same words.

@@ -175,6 +175,9 @@ def test_it_is_degraded_after_one_failed_request_and_healthy_at_the_first_succes
     sandbox_city.set_faults({"503": 1.0})
     assert outbox.drain_once(community_a.pk, Endpoint.PASS_RECORD) is outbox.Outcome.FAILED
     assert monitoring.link_of(community_a).health is Health.DEGRADED  # one failed request is enough
+    by_endpoint = {e.endpoint: e.health for e in monitoring.link_of(community_a).endpoints}
+    assert by_endpoint[Endpoint.PASS_RECORD] is Health.DEGRADED
+    assert by_endpoint[Endpoint.FACE_SNAPSHOT] is Health.HEALTHY  # nothing of its own waits or failed
     assert set(pages_say(alice, community_a).values()) == {"degraded"}
 
     sandbox_city.set_faults({})

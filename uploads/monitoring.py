@@ -195,8 +195,10 @@ def links(communities: Iterable[Community], now: datetime | None = None) -> list
         link.health = _city_health(community, state, link.endpoints, now)
         for figure in link.endpoints:
             if figure.endpoint in CITY_ENDPOINTS:
-                # The same rule on one endpoint's backlog (the community's successes and errors are shared).
-                figure.health = _city_health(community, state, [figure], now)
+                # The same rule on one endpoint's backlog. The community's successes and errors are shared (one
+                # token, one network), but an endpoint with nothing waiting has nothing failing: it is healthy
+                # (or halted with the rest), not degraded by another endpoint's failed request.
+                figure.health = _city_health(community, state if figure.backlog else None, [figure], now)
         result.append(link)
     return sorted(result, key=lambda link: link.severity(), reverse=True)
 
