@@ -95,6 +95,12 @@ def receiver() -> None:
                  per_second(CALLS, lambda n: post(body(offset + n, ywlsh=f"YW2-{n}"), 1))))
     rows.append(("refused (ID of 3 characters)",
                  per_second(CALLS, lambda n: post(body(5000 + n, idCard="123"), 0))))
+    # A burst: the calls accepted first, then applied by the worker in its batches (APPLY_ACCESS_APPLY_BATCH).
+    for n in range(CALLS):
+        post(body(700_000 + n), 1, apply=False)
+    start = time.perf_counter()
+    applied = services.apply_accepted_calls()
+    rows.append((f"a burst of {applied}: applying the accepted calls", applied / (time.perf_counter() - start)))
     base = rows[0][1]
     print(f"apply-access receiver, {CALLS} calls per row, SQLite, one process, {os.cpu_count()} CPUs")
     print(f"{'work':<44} {'calls/s':>8} {'ms/call':>8} {'× floor':>8}")

@@ -29,6 +29,7 @@ from uploads import contract as city_contract
 from uploads.services import enqueue_record
 
 from .contract import format_problems, read_application
+from .known import Known
 from .models import TYPES_WITH_ROOM, ApplyAccessCall, Resident, ResidentChange, ResidentProposal
 from .validation import CleanApplication, FieldProblem
 
@@ -143,7 +144,11 @@ class Received:
     created: bool = False
 
 
-def _is_duplicate(community: Community, ywlsh: str) -> Resident | None:
+def _is_duplicate(community: Community, ywlsh: str, known: Known | None = None) -> Resident | None:
+    if known is not None:
+        answered, resident = known.duplicate(ywlsh)
+        if answered:
+            return resident
     resident = Resident.objects.filter(community=community, ywlsh=ywlsh).first()
     if resident is not None:
         return resident
@@ -158,13 +163,16 @@ def _is_duplicate(community: Community, ywlsh: str) -> Resident | None:
     return proposal.resident if proposal else None
 
 
-def _find_existing(community: Community, application: CleanApplication) -> tuple[Resident | None, str | None]:
+def _find_existing(community: Community, application: CleanApplication,
+                   known: Known | None = None) -> tuple[Resident | None, str | None]:
     """The row this application is about: by ownerId first, else by ID number. Returns the row and
     the ownerId it had before, when it had another one."""
-    by_owner = Resident.objects.select_for_update().filter(community=community,
-                                                           city_owner_id=application.owner_id).first()
-    id_hash = keyed_hash(application.person.id_card)
-    by_card = Resident.objects.select_for_update().filter(community=community, id_card_hash=id_hash).first()
+    answered, by_owner, by_card = known.people(application) if known is not None else (False, None, None)
+    if not answered:
+        by_owner = Resident.objects.select_for_update().filter(community=community,
+                                                               city_owner_id=application.owner_id).first()
+        id_hash = keyed_hash(application.person.id_card)
+        by_card = Resident.objects.select_for_update().filter(community=community, id_card_hash=id_hash).first()
     if by_owner is not None:
         if by_card is not None and by_card.pk != by_owner.pk:
             # The ownerId's person now claims an ID number another person of ours holds: refusing
@@ -179,25 +187,28 @@ def _find_existing(community: Community, application: CleanApplication) -> tuple
 
 
 def receive_application(community: Community, application: CleanApplication, *,
-                        call: ApplyAccessCall | None = None) -> Received:
+                        call: ApplyAccessCall | None = None, known: Known | None = None) -> Received:
     """Store (or update) the person the city registered. Idempotent by ``ywlsh``. The caller holds the
     community's row lock in its transaction (apply_next_batch), so one application of a community is
     applied at a time and the duplicate check and the upsert stay consistent.
 
     A new application for a person who is active (in a community whose guards review) does not touch
     the person: it becomes a proposal for the guards (_propose_update), so that one call cannot take
-    a resident's door access away."""
+    a resident's door access away.
+
+    ``known``: what the batch already read (residents.known); without it every lookup is a query."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("receive_application must run inside the transaction holding the community's lock")
-    duplicate = _is_duplicate(community, application.ywlsh)
+    duplicate = _is_duplicate(community, application.ywlsh, known)
     if duplicate is not None:
         return Received(duplicate, ApplyAccessCall.Outcome.DUPLICATE)
 
-    existing, previous_owner_id = _find_existing(community, application)
+    existing, previous_owner_id = _find_existing(community, application, known)
     person = application.person
     room, room_created = None, False
     if person.person_type in TYPES_WITH_ROOM and person.seven_segment is not None:
-        room, room_created = resolve_room(community, person.seven_segment, create=True)
+        room, room_created = (known.room(person.seven_segment) if known is not None
+                              else resolve_room(community, person.seven_segment, create=True))
     fields = _application_fields(application, room)
     if existing is not None and existing.status == Resident.Status.ACTIVE and community.requires_guard_review:
         return _propose_update(existing, fields, call=call, room_created=room_created,
@@ -507,9 +518,25 @@ def apply_next_batch(batch_size: int) -> int:
             return 0
         calls = list(ApplyAccessCall.objects.filter(community=community, outcome=ApplyAccessCall.Outcome.ACCEPTED)
                      .order_by("pk")[:batch_size])
-        for call in calls:
-            _apply_call(call, community)
+        read = [_read_call(call, community) for call in calls]
+        known = Known.load(community, [application for application, _problems in read if application is not None])
+        for call, application_read in zip(calls, read, strict=True):
+            _apply_call(call, community, application_read, known)
+        # One UPDATE for the batch's outcomes, in its transaction.
+        ApplyAccessCall.objects.bulk_update(calls, ["resident", "outcome", "problem", "applied_at"])
         return len(calls)
+
+
+ReadCall = tuple[CleanApplication | None, list[FieldProblem]] | Exception
+
+
+def _read_call(call: ApplyAccessCall, community: Community) -> ReadCall:
+    """The call's application (or its problems), checked once against the community as it is now: before the
+    batch's lookups, which it names. An error is kept for _apply_call to record, as for an error while storing."""
+    try:
+        return read_application(community, json.loads(call.body))
+    except Exception as exc:
+        return exc
 
 
 def _claim_next_community() -> Community | None:
@@ -525,20 +552,25 @@ def _claim_next_community() -> Community | None:
     return None
 
 
-def _apply_call(call: ApplyAccessCall, community: Community) -> None:
+def _apply_call(call: ApplyAccessCall, community: Community, read: ReadCall, known: Known) -> None:
+    """Apply one call of the batch; its outcome is set on ``call`` (saved with the batch's)."""
     received, problems = None, []
     try:
-        with transaction.atomic():  # a savepoint: one call's failure does not undo the batch
-            application, problems = read_application(community, json.loads(call.body))
-            # Problems only when what we hold changed since the answer (the community's address, say).
-            if not problems:
-                received = receive_application(community, application, call=call)
+        if isinstance(read, Exception):
+            raise read
+        application, problems = read
+        # Problems only when what we hold changed since the answer (the community's address, say).
+        if not problems:
+            with transaction.atomic():  # a savepoint: one call's failure does not undo the batch
+                received = receive_application(community, application, call=call, known=known)
+            known.stored(application.ywlsh, received.resident)
     except ApplicationConflict as exc:
         problems = [FieldProblem(exc.field, exc.message)]
     except Exception as exc:
         if isinstance(exc, DatabaseError) and not isinstance(exc, IntegrityError):
             raise  # the database is in trouble: the whole batch is retried by the next task
         logger.exception("apply-access call %s could not be applied", call.pk)
+        known.trusted = False  # its rolled-back savepoint may have changed objects the batch holds
     if received is not None:
         call.resident, call.outcome, call.problem = received.resident, received.outcome, ""
     elif problems:
@@ -546,7 +578,6 @@ def _apply_call(call: ApplyAccessCall, community: Community) -> None:
     else:
         call.outcome, call.problem = ApplyAccessCall.Outcome.ERROR, _("internal error")
     call.applied_at = timezone.now()
-    call.save(update_fields=["resident", "outcome", "problem", "applied_at"])
     level = logging.INFO if received is not None else logging.WARNING
     call_logger.log(level, "apply-access call=%s ywlsh=%s community=%s applied: outcome=%s%s", call.pk,
                     call.ywlsh or "-", community.city_id, call.outcome,
