@@ -291,3 +291,62 @@ def test_it_keeps_the_record_when_the_broker_is_down(community, monkeypatch, dja
     assert OutboxRecord.objects.get(pk=record.pk).status == OutboxRecord.Status.PENDING
     assert outbox.due_pairs() == [(community.pk, Endpoint.PASS_RECORD)]
 
+
+
+@pytest.mark.parametrize("maker", [pass_record, car_snapshot])
+def test_it_encodes_a_record_as_the_contracts_json_with_its_images_in_base64(community, maker) -> None:
+    import base64
+
+    from uploads import contract
+
+    record = enqueue(community, 1, maker)[0]
+    encoded = json.loads(outbox.encode_record(record, community))
+    expected = contract.city_record(record.endpoint, record.all_fields, community_id=community.city_id,
+                                    record_id=record.pk)
+    for name, path in record.images.items():
+        with default_storage.open(path, "rb") as handle:
+            expected[name] = base64.b64encode(handle.read()).decode()
+    assert record.images and encoded == expected
+
+
+@responses.activate
+def test_it_builds_the_next_batch_during_a_post_and_gives_it_back_untouched_when_the_post_fails(
+        community, monkeypatch) -> None:
+    import threading
+
+    records = enqueue(community, 150)  # three batches of 50
+    responses.post(f"{CITY}/oauth/token", json={"access_token": "t", "expires_in": 3600})
+    seen: list[list[str]] = []
+    posting, prepared = threading.Event(), threading.Event()
+    during_post: list[bool] = []
+    real_prepare = outbox.prepare
+
+    def watched_prepare(*args, **kwargs):
+        during_post.append(posting.wait(timeout=1))  # is a POST in flight while this batch is claimed and built?
+        try:
+            return real_prepare(*args, **kwargs)
+        finally:
+            if during_post[-1]:
+                prepared.set()
+
+    def city_answer(request):
+        seen.append([r["outId"] for r in json.loads(request.body)])
+        posting.set()
+        prepared.wait(timeout=5)  # the answer comes once the next batch is built
+        posting.clear()
+        prepared.clear()
+        return (200, {}, json.dumps(OK)) if len(seen) == 1 else (503, {}, "<html>网关错误</html>")
+
+    monkeypatch.setattr(outbox, "prepare", watched_prepare)
+    responses.add_callback(responses.POST, f"{CITY}/api/platform/person-inout-info", callback=city_answer)
+    outcome, batches = outbox.drain(community.pk, Endpoint.PASS_RECORD)
+    assert (outcome, batches) == (outbox.Outcome.FAILED, 2)
+    assert during_post == [False, True, True]
+    out_ids = [r.fields["outId"] for r in records]
+    assert seen == [out_ids[:50], out_ids[50:100]]  # in order, each batch once, the next only after an answer
+    rows = {r.pk: r for r in OutboxRecord.objects.all()}
+    assert all(rows[r.pk].status == OutboxRecord.Status.SENT for r in records[:50])
+    assert all(rows[r.pk].status == OutboxRecord.Status.PENDING and rows[r.pk].attempts == 1 for r in records[50:100])
+    # The batch built ahead was released: pending, its attempt undone.
+    assert all(rows[r.pk].status == OutboxRecord.Status.PENDING and rows[r.pk].attempts == 0
+               and rows[r.pk].claim == "" for r in records[100:])

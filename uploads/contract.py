@@ -55,7 +55,12 @@ def city_time(moment: datetime) -> str:
 
 def city_image(data: bytes) -> str:
     """Plain base64: the city refuses a ``data:image/jpg;base64,`` prefix."""
-    return base64.b64encode(data).decode("ascii")
+    return city_image_bytes(data).decode("ascii")
+
+
+def city_image_bytes(data: bytes) -> bytes:
+    """``city_image`` as ASCII bytes, for a body built as bytes."""
+    return base64.b64encode(data)
 
 
 # --- code tables -----------------------------------------------------------------------------------------
