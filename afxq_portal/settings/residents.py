@@ -74,4 +74,6 @@ EXCEL_MAX_ZIP_UNCOMPRESSED_BYTES = env.int("EXCEL_MAX_ZIP_UNCOMPRESSED_BYTES", d
 EXCEL_MAX_ZIP_UPLOAD_BYTES = env.int("EXCEL_MAX_ZIP_UPLOAD_BYTES", default=1 * 2**30)
 # Uploaded workbooks and result copies (ID numbers in clear) are deleted this long after the upload;
 # the job row (who, when, counts) stays.
+# A job queued this long is asked for again (residents.requeue_import_jobs): its task message may have been lost.
+EXCEL_IMPORT_REQUEUE_SECONDS = env.int("EXCEL_IMPORT_REQUEUE_SECONDS", default=120)
 EXCEL_IMPORT_RETENTION_DAYS = env.int("EXCEL_IMPORT_RETENTION_DAYS", default=30)

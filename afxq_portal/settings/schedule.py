@@ -11,6 +11,7 @@ _HOUR = 3600.0
 CELERY_BEAT_SCHEDULE = {
     "residents-expire": {"task": "residents.expire_residents", "schedule": 300.0},
     "residents-apply-calls": {"task": "residents.apply_calls", "schedule": APPLY_ACCESS_SWEEP_SECONDS},
+    "residents-requeue-import-jobs": {"task": "residents.requeue_import_jobs", "schedule": 60.0},
     "residents-purge-import-files": {"task": "residents.purge_import_files", "schedule": _HOUR},
     "devices-purge-face-tombstones": {"task": "devices.purge_face_tombstones", "schedule": _HOUR},
     "devices-purge-events": {"task": "devices.purge_device_events", "schedule": _HOUR},

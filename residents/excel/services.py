@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -23,6 +24,23 @@ STALE_AFTER_SECONDS = 600
 
 def _nudge(job_id: int) -> None:
     transaction.on_commit(lambda: start_task(RUN_IMPORT_TASK, job_id, what=f"import job {job_id}"))
+
+
+def requeue_waiting_jobs(now: dt.datetime | None = None) -> int:
+    """Ask again for the task of every job queued longer than EXCEL_IMPORT_REQUEUE_SECONDS: its message may have
+    been lost (the broker down when it was queued, a broker restart). A second task for a job whose first is only
+    late does nothing (the task claims the job with a guarded update). Each job at most once per period: the
+    request is noted on the row."""
+    now = now or timezone.now()
+    waiting = ImportJob.objects.filter(status__in=(ImportJob.Status.CHECK_QUEUED, ImportJob.Status.WRITE_QUEUED),
+                                       cancel_requested=False,
+                                       updated_at__lt=now - dt.timedelta(seconds=settings.EXCEL_IMPORT_REQUEUE_SECONDS))
+    asked = 0
+    for job_id, status in waiting.values_list("pk", "status"):
+        if ImportJob.objects.filter(pk=job_id, status=status, cancel_requested=False).update(updated_at=now):
+            start_task(RUN_IMPORT_TASK, job_id, what=f"import job {job_id}")
+            asked += 1
+    return asked
 
 
 @transaction.atomic

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from .importer import Cancelled, run_import
 from .models import ImportJob
 from .safety import WorkbookError
+from .services import requeue_waiting_jobs
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,11 @@ def _run(job: ImportJob, *, commit: bool) -> str:
     ImportJob.objects.filter(pk=job.pk, status__in=ImportJob.ACTIVE).update(**fields)
     return "done"
 
+
+
+@shared_task(name="residents.requeue_import_jobs")
+def requeue_import_jobs() -> int:
+    return requeue_waiting_jobs()
 
 
 @shared_task(name="residents.purge_import_files")
