@@ -151,8 +151,9 @@ def decoded_pixels(data: bytes, kind: str) -> int:
 
 def encode(image: Image.Image, quality: int) -> bytes:
     buffer = io.BytesIO()
-    # No exif=, icc_profile= or comment: nothing of the device's metadata goes to the city.
-    image.save(buffer, format="JPEG", quality=quality, optimize=False, progressive=False)
+    # No exif= or icc_profile=: nothing of the device's metadata goes to the city. Pillow writes the source's
+    # COM segment (image.info["comment"], kept by decode and resize) unless told otherwise: an empty comment.
+    image.save(buffer, format="JPEG", quality=quality, optimize=False, progressive=False, comment=b"")
     return buffer.getvalue()
 
 
