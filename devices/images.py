@@ -78,6 +78,9 @@ AIM = 0.92
 ACCEPT = 0.80
 # When an image must be downscaled, it is to the size where this quality fits, a margin above the floor.
 QUALITY_DOWNSCALED = 60
+# Before downscaling, the floor at full size is tried when predicted within this share of the limit: the
+# prediction is an extrapolation, the size is what the city sees first.
+FLOOR_WORTH_TRYING = 1.15
 # Bounds of the measured exponent of bytes in the quantiser step: outside them a measurement is noise.
 EXPONENT_MIN, EXPONENT_MAX = 0.5, 2.0
 # Encodes tried on predictions before the exact search decides (a camera's frames take one, a first frame two).
@@ -268,6 +271,9 @@ def plan(seen: Encoded, width: int, height: int, rule: ImageRule) -> tuple[int, 
     # Growing back to the full size from a downscaled encode needs the margin too: bytes per pixel grow with it.
     if at_full >= (QUALITY_FLOOR if seen_full else QUALITY_DOWNSCALED):
         return width, height, min(QUALITY_MAX, at_full)
+    if seen_full and seen.quality > QUALITY_FLOOR and (
+            seen.bytes_per_pixel(QUALITY_FLOOR) * width * height <= rule.max_bytes * FLOOR_WORTH_TRYING):
+        return width, height, QUALITY_FLOOR  # the full size is worth one encode more than a downscale
     if not seen_full:
         at_seen = seen.quality_for(aim, seen.width * seen.height)
         if QUALITY_FLOOR <= at_seen <= QUALITY_DOWNSCALED + QUALITY_TOLERANCE:
@@ -314,18 +320,26 @@ def fit(image: Image.Image, rule: ImageRule, hint: Hashable = None) -> Processed
     ``hint`` names where the image comes from (a point): its last image predicts this one. Every encode is
     verified; one that is over the limit, or well under it while a better one is predicted, is corrected from
     what it measured. A result always fits; refused only when the floor does not fit at the minimum size."""
+    return fitted(image, rule, hint)[0]
+
+
+def fitted(image: Image.Image, rule: ImageRule, hint: Hashable = None) -> tuple[ProcessedImage, Image.Image]:
+    """``fit``, and the pixels it encoded (``image`` resized to the result's size)."""
     width, height = image.size
     key = (hint, rule, width, height)
     seen = MEMORY.get(key)
     target = plan(seen, width, height, rule) if seen is not None else (width, height, QUALITY_PROBE)
-    best: tuple[Encoded, bytes] | None = None
+    best: tuple[Encoded, bytes, Image.Image] | None = None
+    pixels = image
     for _attempt in range(MAX_ENCODES):
-        data = encode(resized(image, target[:2]), target[2])
+        if pixels.size != target[:2]:
+            pixels = resized(image, target[:2])
+        data = encode(pixels, target[2])
         measured = Encoded(*target, len(data))
         seen = seen.learn(measured) if seen is not None else measured
         if len(data) <= rule.max_bytes:
             if best is None or (measured.width, measured.quality) > (best[0].width, best[0].quality):
-                best = (seen, data)
+                best = (seen, data, pixels)
             if len(data) >= rule.max_bytes * ACCEPT or measured.quality == QUALITY_MAX:
                 break
         elif target[2] <= QUALITY_FLOOR and minimum_scale(rule, target[0], target[1]) >= 0.999:
@@ -340,9 +354,10 @@ def fit(image: Image.Image, rule: ImageRule, hint: Hashable = None) -> Processed
         target = following
     if best is None:
         result = fit_by_search(image, rule)
-        best = (Encoded(result.width, result.height, result.quality, len(result.data)), result.data)
+        best = (Encoded(result.width, result.height, result.quality, len(result.data)), result.data,
+                resized(image, (result.width, result.height)))
     MEMORY.put(key, best[0])
-    return ProcessedImage(best[1], best[0].width, best[0].height, best[0].quality)
+    return ProcessedImage(best[1], best[0].width, best[0].height, best[0].quality), best[2]
 
 
 # Passing through: a capture that already meets the rule keeps its encoded pixels, without its metadata.
@@ -457,16 +472,18 @@ def pass_record_images(capture: bytes, face_crop: bytes | None = None,
     rule = RULES[FACE_PANEL]
     big = passed_through(capture, rule)
     try:
-        upright = decode(capture, rule) if big is None or face_crop is None else None
+        # The big image's pixels, when made here: the small one is resized from them rather than from the
+        # capture, fewer pixels to filter for as sharp a result (bench/README.md, issue 15).
+        source = decode(capture, rule) if big is None or face_crop is None else None
         if big is None:
-            big = fit(upright, rule, hint)
+            big, source = fitted(source, rule, hint)
     except ImageRefused as exc:
         exc.source = "capture"
         raise
     if face_crop is None:
-        small = smallest(upright, rule)
+        small = smallest(source, rule)
         # A capture decoded at the minimum already: the small image is the big one, not a second encode of it.
-        return (big if small is upright and (big.width, big.height) == small.size else fit(small, rule, hint)), big
+        return (big if small is source and (big.width, big.height) == small.size else fit(small, rule, hint)), big
     try:
         return fit(smallest(decode(face_crop, rule), rule), rule, hint), big
     except ImageRefused as exc:

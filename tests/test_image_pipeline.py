@@ -254,7 +254,7 @@ def test_a_prediction_far_under_the_limit_is_corrected_to_the_full_size(encodes)
     images.MEMORY.put(("point-2", rule, 1920, 1080), images.Encoded(1920, 1080, 50, 2_000_000))
     result = images.process(capture(1920, 1080), images.SNAPSHOT, hint="point-2")
     check_meets(result.data, images.SNAPSHOT)
-    assert (result.width, result.height) == (1920, 1080)
+    assert (result.width, result.height) == (1920, 1080), encodes
     assert encodes[0][0][0] < 1920
 
 
