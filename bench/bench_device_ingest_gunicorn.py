@@ -42,18 +42,19 @@ LUA = Path(__file__).resolve().parent / "device_ingest.lua"
 BOUNDARY = "afxq-bench-boundary"
 
 
-def wrk(url: str, path: str, body: bytes, content_type: str, auth: str, clients: int) -> dict:
+def wrk(url: str, path: str, body: bytes, content_type: str, auth: str, clients: int, seconds: int = SECONDS) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".body") as file:
         file.write(body)
         file.flush()
         env = {**os.environ, "BENCH_PATH": path, "BENCH_BODY_FILE": file.name, "BENCH_CONTENT_TYPE": content_type,
                "BENCH_AUTH": auth}
-        result = subprocess.run(["wrk", "-t", "2", "-c", str(clients), "-d", f"{SECONDS}s", "--timeout", "10s",
-                                 "-s", str(LUA), url], capture_output=True, text=True, env=env, check=True)
+        result = subprocess.run(["wrk", "-t", "2", "-c", str(clients), "-d", f"{seconds}s", "--timeout", "10s",
+                                 "-s", str(LUA), url], capture_output=True, text=True, errors="replace", env=env,
+                                check=True)
     line = next(x for x in result.stdout.splitlines() if x.startswith("RESULT"))
     requests, bad, p50, p99, duration, socket_errors = line.split()[1:]
-    if int(bad):
-        print(result.stderr.strip(), file=sys.stderr)
+    if int(bad) or int(socket_errors):
+        print(path[:40], result.stderr.strip(), f"{bad} bad, {socket_errors} socket errors", file=sys.stderr)
     return {"requests": int(requests), "bad": int(bad), "socket_errors": int(socket_errors),
             "per_s": round(int(requests) / float(duration), 1), "p50_ms": round(float(p50)),
             "p99_ms": round(float(p99))}
@@ -70,7 +71,9 @@ def multipart(fields: dict[str, str], files: dict[str, bytes]) -> bytes:
 def main() -> None:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed (apt-get install wrk)")
-    stack = Stack.start("bench-ingest", pg_port=5447, redis_port=6397, LOG_LEVEL="WARNING", DB_CONN_MAX_AGE="60")
+    # Media on a tmpfs of its own: each stored event writes about 180 kB of images, and a run stores thousands.
+    stack = Stack.start("bench-ingest", media_mb=4096, pg_port=5447, redis_port=6397, LOG_LEVEL="WARNING",
+                        DB_CONN_MAX_AGE="60")
     try:
         run(stack)
     finally:
@@ -102,7 +105,10 @@ def run(stack: Stack) -> None:
         as_json = json.dumps({**fields, "image": base64.b64encode(capture).decode()}).encode()
         as_multipart = multipart(fields, {"image": capture})
         form = f"multipart/form-data; boundary={BOUNDARY}"
-        wrk(web.url, ingest, as_json, "application/json", auth, 2)  # warm-up: every worker's memory of the point
+        # Warm-up: every worker has imported the views and remembers the point's fit.
+        for path, body, content_type in ((floor_path, as_json, "application/json"),
+                                         (ingest, as_json, "application/json"), (ingest, as_multipart, form)):
+            wrk(web.url, path, body, content_type, auth, 2 * WORKERS, seconds=3)
         for clients in CLIENTS:
             floor = wrk(web.url, floor_path, as_json, "application/json", auth, clients)
             json_run = wrk(web.url, ingest, as_json, "application/json", auth, clients)
