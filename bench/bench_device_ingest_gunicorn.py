@@ -5,7 +5,7 @@ Django view in the same server doing only the image work of that event (`/bench-
 resize and one encode per output, at the sizes and qualities the pipeline chose; nothing stored).
 
 Captures: camera-like frames (tests/photos.py) at 1280x720, 1920x1080 and 2688x1520. Each row runs the floor, the
-JSON ingest and the multipart ingest (the capture as a raw JPEG part: no base64) one after the other. Every
+JSON ingest and the multipart ingest (the capture as a raw JPEG part: no base64) in turn, in short slices. Every
 request sends the same frame: the pipeline's memory of the point (devices.images) is warm after each worker's
 first request, as it is for a camera sending frames alike.
 
@@ -13,7 +13,8 @@ Stack: drills/stack.py (a private PostgreSQL cluster and Redis, created and remo
 production layout (2 × cores + 1 sync workers) and DB_CONN_MAX_AGE=60, DEBUG off; no Celery worker runs (the
 outbox rows wait). Load generator: wrk (2 threads, `bench/device_ingest.lua`), on the same 2 cores.
 Not a test: nothing is asserted. Run: `.venv/bin/python bench/bench_device_ingest_gunicorn.py`
-(BENCH_CLIENTS=8,32, BENCH_SECONDS=10, BENCH_SIZES=1280x720,1920x1080,2688x1520).
+(BENCH_CLIENTS=8,32, BENCH_SLICES=4 slices of BENCH_SECONDS=4 per variant, BENCH_SIZES=1280x720,1920x1080,
+2688x1520).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from drills.stack import Stack
 
 CLIENTS = [int(n) for n in os.environ.get("BENCH_CLIENTS", "8,32").split(",")]
-SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "4"))  # per slice
+SLICES = int(os.environ.get("BENCH_SLICES", "4"))
 SIZES = [tuple(int(side) for side in size.split("x"))
          for size in os.environ.get("BENCH_SIZES", "1280x720,1920x1080,2688x1520").split(",")]
 WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", str(2 * (os.cpu_count() or 1) + 1)))
@@ -56,8 +58,20 @@ def wrk(url: str, path: str, body: bytes, content_type: str, auth: str, clients:
     if int(bad) or int(socket_errors):
         print(path[:40], result.stderr.strip(), f"{bad} bad, {socket_errors} socket errors", file=sys.stderr)
     return {"requests": int(requests), "bad": int(bad), "socket_errors": int(socket_errors),
-            "per_s": round(int(requests) / float(duration), 1), "p50_ms": round(float(p50)),
+            "seconds": float(duration), "per_s": round(int(requests) / float(duration), 1), "p50_ms": round(float(p50)),
             "p99_ms": round(float(p99))}
+
+
+def combined(runs: list[dict]) -> dict:
+    """The slices of one variant as one run: requests over their summed time; the median of their p50s and the
+    highest of their p99s (percentiles of slices do not add up)."""
+    seconds = sum(run["seconds"] for run in runs)
+    requests = sum(run["requests"] for run in runs)
+    return {"requests": requests, "seconds": round(seconds, 1), "bad": sum(run["bad"] for run in runs),
+            "socket_errors": sum(run["socket_errors"] for run in runs),
+            "per_s": round(requests / seconds, 1) if seconds else 0.0,
+            "p50_ms": sorted(run["p50_ms"] for run in runs)[len(runs) // 2],
+            "p99_ms": max(run["p99_ms"] for run in runs)}
 
 
 def multipart(fields: dict[str, str], files: dict[str, bytes]) -> bytes:
@@ -109,22 +123,29 @@ def run(stack: Stack) -> None:
         for path, body, content_type in ((floor_path, as_json, "application/json"),
                                          (ingest, as_json, "application/json"), (ingest, as_multipart, form)):
             wrk(web.url, path, body, content_type, auth, 2 * WORKERS, seconds=3)
+        variants = {"floor": (floor_path, as_json, "application/json"), "json": (ingest, as_json, "application/json"),
+                    "multipart": (ingest, as_multipart, form)}
         for clients in CLIENTS:
-            floor = wrk(web.url, floor_path, as_json, "application/json", auth, clients)
-            json_run = wrk(web.url, ingest, as_json, "application/json", auth, clients)
-            multipart_run = wrk(web.url, ingest, as_multipart, form, auth, clients)
-            rows.append({"capture": f"{width}x{height}", "capture_kb": len(capture) // 1000,
-                         "json_body_kb": len(as_json) // 1000, "clients": clients, "floor": floor,
-                         "json": json_run, "multipart": multipart_run,
-                         "json_ratio": round(json_run["per_s"] / floor["per_s"], 2),
-                         "multipart_ratio": round(multipart_run["per_s"] / floor["per_s"], 2)})
+            # Interleaved in short slices (floor, JSON, multipart, floor, …): a change in the machine's load
+            # (other engineers' suites) then weighs on the three alike.
+            slices: dict[str, list[dict]] = {name: [] for name in variants}
+            for _slice in range(SLICES):
+                for name, (path, body, content_type) in variants.items():
+                    slices[name].append(wrk(web.url, path, body, content_type, auth, clients))
+            row = {"capture": f"{width}x{height}", "capture_kb": len(capture) // 1000,
+                   "json_body_kb": len(as_json) // 1000, "clients": clients,
+                   **{name: combined(runs) for name, runs in slices.items()}}
+            row["json_ratio"] = round(row["json"]["per_s"] / row["floor"]["per_s"], 2)
+            row["multipart_ratio"] = round(row["multipart"]["per_s"] / row["floor"]["per_s"], 2)
+            rows.append(row)
     stored = DeviceEvent.objects.count()
     web.stop()
     print(json.dumps({"bench": "device_ingest_gunicorn", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                      "cpus": os.cpu_count(), "load": os.getloadavg()[0], "seconds_per_run": SECONDS,
+                      "cpus": os.cpu_count(), "load": os.getloadavg()[0], "seconds_per_slice": SECONDS,
+                      "slices": SLICES,
                       "gunicorn_workers": WORKERS, "events_stored": stored, "rows": rows}))
-    print(f"\npass-event ingest under gunicorn ({WORKERS} sync workers) on PostgreSQL, wrk 2 threads, {SECONDS} s per "
-          f"run, {os.cpu_count()} CPUs ({platform.node()}), load {os.getloadavg()[0]:.1f}; floor = a bare view doing "
+    print(f"\npass-event ingest under gunicorn ({WORKERS} sync workers) on PostgreSQL, wrk 2 threads, {SLICES} "
+          f"interleaved slices of {SECONDS} s per variant, {os.cpu_count()} CPUs ({platform.node()}), load {os.getloadavg()[0]:.1f}; floor = a bare view doing "
           f"only the image work, same server, same run")
     print(f"{'capture':>9} {'clients':>7} | {'floor/s':>7} {'p50':>5} {'p99':>5} | {'JSON/s':>6} {'p50':>5} {'p99':>5} "
           f"{'× floor':>7} | {'multipart/s':>11} {'p50':>5} {'p99':>5} {'× floor':>7} | bad")

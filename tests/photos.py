@@ -1,8 +1,9 @@
 """Generated photographs for the image pipeline's tests and benchmark.
 
 Flat colours compress to nothing and make every size limit trivially met, so these images carry
-what a camera frame carries: smooth gradients, shapes with edges, and sensor noise. Their JPEG
-sizes are in the range of real frames (a 1920x1080 one is about 0.5–1 MB at quality 92).
+what a camera frame carries: smooth gradients, shapes with edges, a slight blur (the lens), and sensor noise
+(σ≈12 at the default strength: 40 blended at 0.3). Their JPEG sizes are in the range of real frames (a
+1920x1080 one is about 0.9 MB at quality 92): what bench/bench_images.py and the ingest benches feed the pipeline.
 """
 
 from __future__ import annotations
