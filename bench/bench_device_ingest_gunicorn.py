@@ -135,8 +135,8 @@ def run(stack: Stack) -> None:
             row = {"capture": f"{width}x{height}", "capture_kb": len(capture) // 1000,
                    "json_body_kb": len(as_json) // 1000, "clients": clients,
                    **{name: combined(runs) for name, runs in slices.items()}}
-            row["json_ratio"] = round(row["json"]["per_s"] / row["floor"]["per_s"], 2)
-            row["multipart_ratio"] = round(row["multipart"]["per_s"] / row["floor"]["per_s"], 2)
+            for name in ("json", "multipart"):  # 0 when the floor answered nothing within its slices
+                row[f"{name}_ratio"] = round(row[name]["per_s"] / (row["floor"]["per_s"] or float("inf")), 2)
             rows.append(row)
     stored = DeviceEvent.objects.count()
     web.stop()
