@@ -73,7 +73,7 @@ QUALITY_TOLERANCE = 3
 # Each downscale step keeps at most this share of the side (after a first estimated jump).
 DOWNSCALE_STEP = 0.85
 # The prediction aims at this share of the byte limit (a margin for the next frame being a little heavier), and
-# an encode that fits with at least ACCEPT of it is kept: within it, another encode gains a few quality points.
+# an encode that fits and fills at least ACCEPT of the limit is kept: another one would gain a few quality points.
 AIM = 0.92
 ACCEPT = 0.80
 # When an image must be downscaled, it is to the size where this quality fits, a margin above the floor.
