@@ -79,10 +79,11 @@ def decode_upright(data: bytes, *, max_pixels: int, check: Callable[[int, int], 
             image.draft("RGB", (box[1], box[0]) if turned else box)
         try:
             image.load()
-            upright = ImageOps.exif_transpose(image)
+            # In place: without a turn to apply, exif_transpose would otherwise return a full copy of the pixels.
+            ImageOps.exif_transpose(image, in_place=True)
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             raise UnusableImage(N_("the image is corrupt or truncated")) from exc
-    return to_rgb(upright)
+    return to_rgb(image)
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

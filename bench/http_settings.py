@@ -1,5 +1,5 @@
-"""Settings for bench/bench_apply_access_gunicorn.py only: the product's settings with a URLconf that adds
-the floor view. The product itself has no such view."""
+"""Settings for the gunicorn benchmarks only (bench_apply_access_gunicorn.py, bench_device_ingest_gunicorn.py):
+the product's settings with a URLconf that adds their floor views. The product itself has no such view."""
 
 from afxq_portal.settings import *  # noqa: F403
 

@@ -1,8 +1,9 @@
 """Generated photographs for the image pipeline's tests and benchmark.
 
 Flat colours compress to nothing and make every size limit trivially met, so these images carry
-what a camera frame carries: smooth gradients, shapes with edges, and sensor noise. Their JPEG
-sizes are in the range of real frames (a 1920x1080 one is about 0.5–1 MB at quality 92).
+what a camera frame carries: smooth gradients, shapes with edges, a slight blur (the lens), and sensor noise
+(σ≈12 at the default strength: 40 blended at 0.3). Their JPEG sizes are in the range of real frames (a
+1920x1080 one is about 0.9 MB at quality 92): what bench/bench_images.py and the ingest benches feed the pipeline.
 """
 
 from __future__ import annotations
@@ -71,3 +72,40 @@ def png_with_alpha(width: int, height: int, *, seed: int = 4) -> bytes:
 def bomb_png(width: int = 10_000, height: int = 5_000) -> bytes:
     """A 50-megapixel PNG that is tiny on the wire: one colour compresses to almost nothing."""
     return png_bytes(Image.new("L", (width, height), 0), compress_level=9)
+
+
+# What Pillow's exif_transpose does to a stored picture for each EXIF orientation, inverted: the stored
+# picture of an upright one (flips and transposes undo themselves; the two quarter turns swap).
+_STORED_FOR_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_90, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+
+
+def oriented_jpeg(width: int, height: int, orientation: int, *, seed: int = 5) -> bytes:
+    """A camera JPEG whose upright picture is ``width`` x ``height`` with a red square at its top left, stored
+    so that the EXIF ``orientation`` (1–8) makes it upright."""
+    upright = photo(width, height, seed=seed)
+    ImageDraw.Draw(upright).rectangle((0, 0, width // 8, height // 8), fill=(255, 0, 0))
+    if orientation == 1:
+        return jpeg_bytes(upright)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return jpeg_bytes(upright.transpose(_STORED_FOR_ORIENTATION[orientation]), exif=exif.tobytes())
+
+
+def with_metadata(jpeg: bytes) -> bytes:
+    """``jpeg`` with what cameras and phones add: EXIF (maker, GPS), XMP, an ICC profile, a comment, and bytes
+    after the end of the picture."""
+    exif = Image.Exif()
+    exif[0x010F] = "CameraMaker"
+    exif[0x8825] = {1: "N", 2: (30.0, 39.0, 36.0)}  # GPS: latitude of Chengdu
+    xmp = b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta><rdf:Description who='resident'/></x:xmpmeta>"
+    icc = b"ICC_PROFILE\0\x01\x01" + b"\0" * 128
+
+    def segment(marker: int, payload: bytes) -> bytes:
+        return bytes((0xFF, marker)) + (len(payload) + 2).to_bytes(2, "big") + payload
+
+    extra = (segment(0xE1, exif.tobytes()) + segment(0xE1, xmp) + segment(0xE2, icc) + segment(0xFE, b"room 3-2-101, Zhang San"))
+    return jpeg[:2] + extra + jpeg[2:] + b"vendor trailer after EOI"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Hashable
 from functools import cache
 from pathlib import Path
 
@@ -118,11 +119,11 @@ def test_it_commits_nothing_when_the_request_dies_during_the_image_work(client, 
     _device, key = car_camera
     real_fit, calls = images.fit, []
 
-    def fit(image: Image.Image, rule: images.ImageRule) -> images.ProcessedImage:
+    def fit(image: Image.Image, rule: images.ImageRule, hint: Hashable = None) -> images.ProcessedImage:
         calls.append(rule)
         if len(calls) == 3:
             raise SystemExit(1)
-        return real_fit(image, rule)
+        return real_fit(image, rule, hint)
 
     before = outbox_files()
     with monkeypatch.context() as patch:

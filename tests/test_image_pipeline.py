@@ -4,6 +4,8 @@ the city's rule for its kind (JPEG, minimum resolution, byte limit, upright, no 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from functools import cache
 
 import pytest
 from PIL import Image, ImageStat
@@ -14,6 +16,14 @@ from tests.device_helpers import capture
 
 # Reasons are matched in English here; the portal's default language is Chinese.
 pytestmark = pytest.mark.usefixtures("english")
+
+
+@pytest.fixture(autouse=True)
+def forgotten() -> Iterator[None]:
+    """Each test starts with nothing remembered of earlier images (the fits are per process)."""
+    images.MEMORY.clear()
+    yield
+    images.MEMORY.clear()
 
 
 def check_meets(data: bytes, kind: str) -> Image.Image:
@@ -196,3 +206,177 @@ def test_it_converts_every_colour_mode_to_rgb_jpeg(make) -> None:
         # Brightness kept, not clipped to white: the mean of the output is that of the 8-bit scene.
         expected = ImageStat.Stat(photos.photo(1300, 900).convert("L")).mean[0]
         assert abs(ImageStat.Stat(image.convert("L")).mean[0] - expected) < 8
+
+
+@pytest.fixture
+def encodes(monkeypatch) -> list[tuple[tuple[int, int], int, int]]:
+    """Every JPEG encode of the pipeline: (size, quality, bytes)."""
+    seen: list[tuple[tuple[int, int], int, int]] = []
+    real = images.encode
+
+    def encode(image: Image.Image, quality: int) -> bytes:
+        data = real(image, quality)
+        seen.append((image.size, quality, len(data)))
+        return data
+
+    monkeypatch.setattr(images, "encode", encode)
+    return seen
+
+
+def test_a_cameras_next_frame_takes_one_encode_per_output(encodes) -> None:
+    images.pass_record_images(capture(1920, 1080, seed=1), hint="point-1")
+    encodes.clear()
+    small, big = images.pass_record_images(capture(1920, 1080, seed=2), hint="point-1")
+    assert len(encodes) == 2, encodes
+    check_meets(small.data, images.FACE_PANEL)
+    check_meets(big.data, images.FACE_PANEL)
+    assert big.width < 1920  # this noisy frame fits only downscaled: still one encode
+
+
+def test_a_prediction_over_the_limit_is_corrected(encodes) -> None:
+    rule = images.RULES[images.FACE_PANEL]
+    # What was remembered says this point's frames are tiny: the prediction is the best quality at full size.
+    images.MEMORY.put(("point-1", rule, 1280, 720), images.Encoded(1280, 720, 50, 1_000))
+    result = images.process(capture(1280, 720), images.FACE_PANEL, hint="point-1")
+    check_meets(result.data, images.FACE_PANEL)
+    assert encodes[0] == ((1280, 720), images.QUALITY_MAX, encodes[0][2]) and encodes[0][2] > rule.max_bytes
+    assert result.quality >= images.QUALITY_FLOOR and len(result.data) >= rule.max_bytes * images.ACCEPT
+    # Corrected in memory too: the next frame takes one encode.
+    encodes.clear()
+    check_meets(images.process(capture(1280, 720, seed=2), images.FACE_PANEL, hint="point-1").data,
+                images.FACE_PANEL)
+    assert len(encodes) == 1, encodes
+
+
+def test_a_prediction_far_under_the_limit_is_corrected_to_the_full_size(encodes) -> None:
+    rule = images.RULES[images.SNAPSHOT]
+    # Remembered as very heavy: the prediction is a downscale; the frame really fits at its full size.
+    images.MEMORY.put(("point-2", rule, 1920, 1080), images.Encoded(1920, 1080, 50, 2_000_000))
+    result = images.process(capture(1920, 1080), images.SNAPSHOT, hint="point-2")
+    check_meets(result.data, images.SNAPSHOT)
+    assert (result.width, result.height) == (1920, 1080), encodes
+    assert encodes[0][0][0] < 1920
+
+
+def test_a_prediction_that_never_settles_falls_back_to_the_exact_search(monkeypatch) -> None:
+    monkeypatch.setattr(images, "MAX_ENCODES", 1)
+    rule = images.RULES[images.FACE_PANEL]
+    images.MEMORY.put(("point-3", rule, 1280, 720), images.Encoded(1280, 720, 50, 1_000))
+    result = images.process(capture(1280, 720), images.FACE_PANEL, hint="point-3")
+    exact = images.fit_by_search(images.decode(capture(1280, 720), rule), rule)
+    assert (result.width, result.height, result.quality, result.data) == (
+        exact.width, exact.height, exact.quality, exact.data)
+
+
+def test_the_memory_keeps_a_bounded_number_of_fits() -> None:
+    memory = images.Memory(capacity=2)
+    for n in range(3):
+        memory.put(n, images.Encoded(800, 600, 80, n))
+    assert memory.get(0) is None and memory.get(1) is not None and memory.get(2) is not None
+
+
+def light_capture(width: int = 1000, height: int = 700, quality: int = 85, **save_args) -> bytes:
+    """A capture that already meets the face-panel rule as sent: a quiet scene, under 100 kB."""
+    data = photos.jpeg_bytes(photos.photo(width, height, noise=5), quality=quality, **save_args)
+    assert len(data) < 90_000
+    return data
+
+
+def test_a_capture_that_meets_the_rule_is_passed_through_without_its_metadata(encodes) -> None:
+    plain = light_capture()
+    source = photos.with_metadata(plain)
+    result = images.process(source, images.FACE_PANEL)
+    assert not encodes  # not re-encoded
+    image = check_meets(result.data, images.FACE_PANEL)
+    assert "xmp" not in image.info and "exif" not in image.info
+    for secret in (b"CameraMaker", b"Zhang San", b"xmpmeta", b"ICC_PROFILE", b"vendor trailer"):
+        assert secret not in result.data
+    # The same pixels: the entropy-coded data is copied as it was.
+    original = Image.open(io.BytesIO(plain))
+    assert image.tobytes() == original.tobytes()
+    assert (result.width, result.height) == (1000, 700) and result.quality == 85
+
+
+def test_the_big_pass_image_of_a_light_capture_is_the_capture_passed_through(encodes) -> None:
+    source = photos.with_metadata(light_capture())
+    small, big = images.pass_record_images(source)
+    assert {size for size, _quality, _bytes in encodes} == {(small.width, small.height)}  # only the small one
+    assert (big.width, big.height) == (1000, 700) and b"CameraMaker" not in big.data
+    check_meets(big.data, images.FACE_PANEL)
+    assert check_meets(small.data, images.FACE_PANEL).height == 600
+
+
+@cache
+def turned_light_capture() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return light_capture(700, 1000, exif=exif.tobytes())
+
+
+@pytest.mark.parametrize(("make", "why"), [
+    (turned_light_capture, "not upright as stored"),
+    (lambda: light_capture(quality=30), "encoded below the quality floor"),
+    (lambda: light_capture(progressive=True), "progressive"),
+    (lambda: photos.jpeg_bytes(photos.photo(1000, 700, noise=5).convert("L")), "not RGB"),
+    (lambda: light_capture(760, 700), "below the minimum"),
+], ids=["turned", "low-quality", "progressive", "grey", "small"])
+def test_a_capture_that_does_not_meet_the_rule_as_sent_is_not_passed_through(make, why, encodes) -> None:
+    try:
+        result = images.process(make(), images.FACE_PANEL)
+    except images.ImageRefused as exc:
+        assert "at least 800x600" in str(exc), why
+        return
+    assert encodes, why  # re-encoded
+    check_meets(result.data, images.FACE_PANEL)
+    assert result.quality >= images.QUALITY_FLOOR
+
+
+def test_a_truncated_capture_within_the_limit_is_refused_not_passed_through() -> None:
+    data = light_capture()
+    with pytest.raises(images.ImageRefused, match="corrupt or truncated"):
+        images.process(data[: len(data) * 2 // 3], images.FACE_PANEL)
+
+
+@pytest.mark.parametrize("cut", [b"", b"\xff\xd8", b"\xff\xd8\xff\xe1\x00", b"\xff\xd8\x00\x00"])
+def test_cutting_metadata_refuses_what_is_not_a_complete_jpeg(cut: bytes) -> None:
+    with pytest.raises(ValueError):
+        images.without_metadata(cut)
+
+
+def assert_upright(image: Image.Image) -> None:
+    """The red square of photos.oriented_jpeg is at the top left of the upright picture, and only there."""
+    def red(x: int, y: int) -> bool:
+        r, g, b = image.getpixel((x, y))
+        return r > 200 and g < 70 and b < 70
+    w, h = image.size
+    assert red(3, 3) and not red(w - 4, 3) and not red(3, h - 4) and not red(w - 4, h - 4)
+
+
+@cache
+def oriented(width: int, height: int, orientation: int) -> bytes:
+    return photos.oriented_jpeg(width, height, orientation)
+
+
+@pytest.mark.parametrize("orientation", [1, 2, 3, 4, 5, 6, 7, 8])
+@pytest.mark.parametrize(("width", "height"), [(1280, 720), (1920, 1080), (2688, 1520)])
+def test_every_capture_size_and_orientation_meets_the_rule_first_and_next_frame(width, height, orientation) -> None:
+    source = oriented(width, height, orientation)
+    for frame in ("first", "next"):  # the next frame is made from what the first one taught
+        small, big = images.pass_record_images(source, hint="point-1")
+        for made in (small, big):
+            image = check_meets(made.data, images.FACE_PANEL)
+            assert_upright(image)
+            assert abs(image.width / image.height - width / height) < 0.01, frame
+        assert small.height == 600
+        if images.RULES[images.SNAPSHOT].meets_minimum(width, height):
+            snapshot = images.process(source, images.SNAPSHOT, hint="point-1")
+            assert_upright(check_meets(snapshot.data, images.SNAPSHOT))
+
+
+@pytest.mark.parametrize("kind", [images.FACE_PANEL, images.SNAPSHOT])
+def test_a_reencoded_capture_carries_none_of_its_metadata(kind: str) -> None:
+    # Pillow copies a source's COM segment into a new JPEG unless told not to.
+    result = images.process(photos.with_metadata(capture(1920, 1080)), kind)
+    check_meets(result.data, kind)
+    for secret in (b"CameraMaker", b"Zhang San", b"xmpmeta", b"ICC_PROFILE", b"vendor trailer"):
+        assert secret not in result.data

@@ -303,3 +303,12 @@ def test_it_gives_every_admin_form_of_community_data_the_text_rule():
 @pytest.mark.parametrize("url", ["/api/v1/devices/faces/x%0b/photo", "/no-such-page%00", "/api/v1/nothing?x=%00"])
 def test_it_leaves_an_address_no_view_answers_to_the_resolvers_404(client, url):
     assert client.get(url).status_code == 404
+
+
+@pytest.mark.parametrize("code", range(128))
+def test_ascii_text_gets_the_same_verdict_as_any_text(code: int) -> None:
+    # ASCII text is checked as bytes (a megabyte of base64 in a device event): the verdict must be the pattern's.
+    ascii_text = "QUJD" * 1000 + chr(code) + "QUJD"
+    with_a_wide_character = ascii_text + "中"  # not ASCII: checked by the pattern
+    assert text_problem(ascii_text) == text_problem(with_a_wide_character)
+    assert (text_problem(ascii_text) is None) == (code in (9, 10, 13) or 32 <= code < 127)

@@ -65,7 +65,7 @@ def check_pass_event(device: Device, event: dict, budget: Budget) -> Draft | lis
         return check.errors
     budget.admit(sum(images.decoded_pixels(data, images.FACE_PANEL) for data in (capture, crop) if data))
     try:
-        small, big = images.pass_record_images(capture, crop)
+        small, big = images.pass_record_images(capture, crop, hint=point.pk)
     except images.ImageRefused as exc:
         return [Refused("faceImage" if exc.source == "face_crop" else "image", str(exc))]
     record = contract.pass_record(
@@ -74,7 +74,7 @@ def check_pass_event(device: Device, event: dict, budget: Budget) -> Draft | lis
     return Draft(DeviceEvent.Kind.PASS, moment, record, resident_id=resident.pk, direction=direction)
 
 
-def snapshot_images(check: Checker, event: dict, budget: Budget) -> list[bytes]:
+def snapshot_images(check: Checker, event: dict, budget: Budget, point_id: int) -> list[bytes]:
     values = check(image_list, event.get("images")) or []
     raw = {number: check(image_bytes, value, f"images[{number - 1}]") for number, value in enumerate(values, start=1)}
     raw = {number: data for number, data in raw.items() if data is not None}
@@ -82,7 +82,7 @@ def snapshot_images(check: Checker, event: dict, budget: Budget) -> list[bytes]:
         budget.admit(sum(images.decoded_pixels(data, images.SNAPSHOT) for data in raw.values()))
     out: list[bytes] = []
     for number, data in raw.items():
-        made = check(processed, data, f"images[{number - 1}]", images.SNAPSHOT)
+        made = check(processed, data, f"images[{number - 1}]", images.SNAPSHOT, point_id)
         if made is not None:
             out.append(made)
     return out
@@ -98,7 +98,7 @@ def check_face_snapshot(device: Device, event: dict, budget: Budget) -> Draft | 
     name = check(clean_person_name, event.get("personName"))
     if check.errors:
         return check.errors
-    photos = snapshot_images(check, event, budget)
+    photos = snapshot_images(check, event, budget, point.pk)
     if check.errors:
         return check.errors
     record = contract.face_snapshot(community_id=community.city_id, passed_at=moment, direction=direction,
@@ -117,7 +117,7 @@ def check_car_snapshot(device: Device, event: dict, budget: Budget) -> Draft | l
     direction = check(clean_pass_type, event.get("passType"), point)
     if check.errors:
         return check.errors
-    photos = snapshot_images(check, event, budget)
+    photos = snapshot_images(check, event, budget, point.pk)
     if check.errors:
         return check.errors
     record = contract.car_snapshot(community_id=community.city_id, passed_at=moment, direction=direction,

@@ -6,7 +6,7 @@ import base64
 import binascii
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -207,9 +207,9 @@ def image_list(value: Any) -> list[Any]:
     return values
 
 
-def processed(data: bytes, field_name: str, kind: str) -> bytes:
+def processed(data: bytes, field_name: str, kind: str, hint: Hashable = None) -> bytes:
     try:
-        return images.process(data, kind).data
+        return images.process(data, kind, hint).data
     except images.ImageRefused as exc:
         raise Refused(field_name, str(exc)) from exc
 
