@@ -360,8 +360,9 @@ def reencode(data: bytes) -> bytes:
         raise PhotoRefused(exc.in_english()) from exc
     image.thumbnail((MAX_SIDE, MAX_SIDE))
     out = io.BytesIO()
-    # No exif=, no icc_profile=: the saved JPEG carries no metadata (camera, GPS, time).
-    image.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+    # No exif=, no icc_profile=: the saved JPEG carries no metadata (camera, GPS, time). Pillow would copy the
+    # source's COM segment (image.info["comment"]) unless given an empty one.
+    image.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True, comment=b"")
     return out.getvalue()
 
 

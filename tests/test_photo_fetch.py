@@ -424,3 +424,12 @@ def test_it_applies_calls_while_slow_photo_hosts_hold_the_photo_workers(
             worker.stop()
     assert still_trickling == 2
     assert applied_after < 5, f"the call was applied {applied_after:.1f} s after it was accepted"
+
+
+def test_it_drops_the_sources_comment_segment() -> None:
+    # Pillow copies a decoded JPEG's COM segment into the JPEG it saves unless told otherwise.
+    source = io.BytesIO()
+    Image.new("RGB", (640, 480), (120, 90, 60)).save(source, format="JPEG", comment=b"shot by 13812345678")
+    assert b"13812345678" in source.getvalue()
+    jpeg = photos.reencode(source.getvalue())
+    assert b"13812345678" not in jpeg and "comment" not in Image.open(io.BytesIO(jpeg)).info
