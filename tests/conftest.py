@@ -23,6 +23,7 @@ from tests.factories import (
     UserFactory,
 )
 from tests.processes import ManagedProcess, start_worker
+from tests.terminal_helpers import fake_vendor  # noqa: F401 - the fake terminal vendor, for every terminals test
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
