@@ -59,7 +59,7 @@ def register_terminal(*, point: MonitoringPoint, vendor: str, base_url: str, use
         create_device_for(terminal, acting_user=acting_user)
         terminal.save()
         return Registered(terminal, True, sorted(values))
-    changed = [name for name, value in values.items() if getattr(terminal, name) != value]
+    changed = sorted(name for name, value in values.items() if getattr(terminal, name) != value)
     if changed:
         for name in changed:
             setattr(terminal, name, values[name])
