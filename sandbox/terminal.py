@@ -45,6 +45,8 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from PIL import Image, ImageDraw
 
+from sandbox.http import ControlClient, make_threaded_server, serve
+
 REALM = "DS-K1T671M"  # terminals name their model as the Digest realm
 MODEL, FIRMWARE = "DS-K1T671M", "V3.2.30 build 220426"
 NONCE_LIFETIME = 300.0  # seconds; then the client is answered 401 with stale=true and signs again
@@ -429,6 +431,15 @@ class Handler(BaseHTTPRequestHandler):
             return [], position, "NO MATCH"
         return page, position, "MORE" if position + len(page) < len(items) else "OK"
 
+    @staticmethod
+    def _answer(cond: dict, status: str, items: tuple[str, list], total: int) -> dict:
+        """A search answer: the list (named ``items[0]``) only when the page has something, as terminals answer."""
+        answer: dict = {"searchID": cond["searchID"], "responseStatusStrg": status, "numOfMatches": len(items[1]),
+                        "totalMatches": total}
+        if items[1]:
+            answer[items[0]] = items[1]
+        return answer
+
     def _search_users(self, data: dict) -> dict:
         state = self.state
         cond = data.get("UserInfoSearchCond")
@@ -436,11 +447,7 @@ class Handler(BaseHTTPRequestHandler):
             people = sorted(state.people.values(), key=lambda p: p["employeeNo"])
             page, _, status = self._page(cond, people)
             users = [{**p, "numOfFace": 1 if p["employeeNo"] in state.faces else 0, "numOfCard": 0} for p in page]
-        answer: dict = {"searchID": cond["searchID"], "responseStatusStrg": status, "numOfMatches": len(users),
-                        "totalMatches": len(people)}
-        if users:
-            answer["UserInfo"] = users
-        return {"UserInfoSearch": answer}
+        return {"UserInfoSearch": self._answer(cond, status, ("UserInfo", users), len(people))}
 
     def _record_user(self, data: dict) -> None:
         user = check_user(data.get("UserInfo"))
@@ -550,11 +557,7 @@ class Handler(BaseHTTPRequestHandler):
         infos = [{**{k: v for k, v in e.items() if k != "pictured"},
                   **({"pictureURL": f"{origin}/LOCALS/pic/acsLinkCap/{e['serialNo']}.jpg"} if e["pictured"] else {})}
                  for e in page]
-        answer: dict = {"searchID": cond["searchID"], "responseStatusStrg": status, "numOfMatches": len(infos),
-                        "totalMatches": len(matches)}
-        if infos:
-            answer["InfoList"] = infos
-        return {"AcsEvent": answer}
+        return {"AcsEvent": self._answer(cond, status, ("InfoList", infos), len(matches))}
 
     def _picture(self, serial: int) -> None:
         with self.state.lock:
@@ -754,26 +757,14 @@ def post(url: str, body: bytes, content_type: str) -> dict:
 def make_server(host: str, port: int, username: str, password: str, capacity: int,
                 face_capacity: int) -> ThreadingHTTPServer:
     state = State(username, password, capacity, face_capacity)
-    handler = type("SandboxTerminalHandler", (Handler,), {"state": state})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    bound_host, bound_port = server.server_address[:2]
-    state.public_url = f"http://{'127.0.0.1' if bound_host in ('0.0.0.0', '') else bound_host}:{bound_port}"
+    # pictureURLs and the pushes' ipAddress name the server's public URL.
+    server, state.public_url = make_threaded_server(
+        host, port, type("SandboxTerminalHandler", (Handler,), {"state": state}))
     return server
 
 
-class SandboxTerminalClient:
+class SandboxTerminalClient(ControlClient):
     """The control API from Python (tests, scripts)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url.rstrip("/")
-
-    def _call(self, method: str, path: str, payload: dict | None = None) -> dict:
-        data = json.dumps(payload).encode() if payload is not None else None
-        request = urllib.request.Request(f"{self.url}{path}", data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return json.loads(response.read())
 
     def people(self) -> list[dict]:
         return self._call("GET", "/_sandbox/people")["people"]
@@ -811,15 +802,7 @@ def main(argv: list[str] | None = None) -> None:
     options = parser.parse_args(argv)
     server = make_server(options.host, options.port, options.username, options.password, options.capacity,
                          options.face_capacity if options.face_capacity is not None else options.capacity)
-    host, port = server.server_address[:2]
-    # Callers wait for this line (and read the port from it): keep its wording.
-    print(f"sandbox terminal listening on http://{host}:{port}/", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve(server, "sandbox terminal")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from tests.factories import (
     UserFactory,
 )
 from tests.processes import ManagedProcess, start_worker
+from tests.terminal_sim import sandbox_terminal, start_sandbox_terminal  # noqa: F401 - fixtures
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
