@@ -367,7 +367,12 @@ class Handler(BaseHTTPRequestHandler):
             if verdict == "bad":
                 state.auth_failures += 1
             nonce = secrets.token_hex(16)
-            state.nonces[nonce] = time.monotonic()
+            state.nonces[nonce] = now = time.monotonic()
+            # Forget nonces long past stale (and what was seen under them): a long run keeps a bounded state.
+            expired = {n for n, issued in state.nonces.items() if now - issued > 2 * NONCE_LIFETIME}
+            if expired:
+                state.nonces = {n: t for n, t in state.nonces.items() if n not in expired}
+                state.seen = {key for key in state.seen if key[0] not in expired}
         challenge = (f'Digest qop="auth", realm="{REALM}", nonce="{nonce}", opaque="{secrets.token_hex(8)}", '
                      f'algorithm=MD5' + (", stale=true" if verdict == "stale" else ""))
         self._send(401, {"statusCode": 4, "statusString": "Invalid Operation", "subStatusCode": "unauthorized",

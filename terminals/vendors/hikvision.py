@@ -47,7 +47,7 @@ MAX_EMPLOYEE_NO = 32  # ISAPI employeeNo: at most 32 characters
 # ISAPI's time fields are 1970..2037 (32-bit device clocks): a "forever" validity is clamped to the last second.
 LAST_LOCAL_TIME = datetime(2037, 12, 31, 23, 59, 59)
 LOCAL_FORMAT = "%Y-%m-%dT%H:%M:%S"
-MAX_PICTURE = 5 * 2**20  # an event capture is tens of KB; refuse to buffer more than this
+MAX_BODY = 5 * 2**20  # an answer or an event capture is tens of KB; refuse to buffer more than this
 MAX_PAGES = 100_000  # a terminal answering "MORE" forever must not keep us looping
 
 # subStatusCode (lower case) → REFUSAL_CODES; unknown refusals are matched by keyword in _refusal_code.
@@ -148,6 +148,17 @@ def _failed(response: requests.Response) -> bool:
     return "statusCode" in fields and str(fields["statusCode"]) not in ("1", "")
 
 
+def _read_capped(response: requests.Response) -> bytes:
+    """The body, or TerminalError when it is over MAX_BODY (a terminal's answers and captures are far smaller)."""
+    chunks, size = [], 0
+    for chunk in response.iter_content(65536):
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise TerminalError(f"{response.request.method} {response.url}: the answer is over {MAX_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _check_employee_no(employee_no: str) -> None:
     if not employee_no or len(employee_no) > MAX_EMPLOYEE_NO:
         raise TerminalError(f"employeeNo must be 1 to {MAX_EMPLOYEE_NO} characters: {employee_no!r}",
@@ -205,8 +216,10 @@ class HikvisionDriver:
               files: dict | None = None, url: str | None = None) -> requests.Response:
         target = url or f"{self.base_url}{path}"
         try:
-            response = self.session.request(method, target, json=json_body, files=files, timeout=self.timeout,
-                                            allow_redirects=False)
+            # Streamed, so that nothing larger than MAX_BODY is ever read into memory (a picture, a broken terminal).
+            with self.session.request(method, target, json=json_body, files=files, timeout=self.timeout,
+                                      allow_redirects=False, stream=True) as response:
+                response._content = _read_capped(response)
         except requests.RequestException as exc:
             raise TerminalError(f"{method} {path or target}: {type(exc).__name__}: {exc}") from exc
         if _failed(response):
@@ -380,8 +393,6 @@ class HikvisionDriver:
             if exc.permanent and exc.code != "auth":
                 return None  # gone from the terminal (overwritten by newer captures): the event without it
             raise
-        if len(response.content) > MAX_PICTURE:
-            return None
         return response.content or None
 
     def _event(self, info: dict, picture: bytes | None) -> TerminalEvent:
@@ -461,6 +472,8 @@ def _multipart(content_type: str, body: bytes) -> tuple[dict, bytes | None]:
             data = _json_object(payload)
         elif part.get_content_type() in ("image/jpeg", "image/jpg") and picture is None and payload:
             picture = payload
+        elif part.get_content_type() == "application/json" and data is None and not name:
+            data = _json_object(payload)  # firmware that names no part: its one JSON part is the event
     if data is None:
         raise ValueError("a multipart push without an event_log part")
     return data, picture
