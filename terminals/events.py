@@ -96,7 +96,8 @@ def fetch_gap(terminal_id: int, now: datetime | None = None) -> str:
     end = now or timezone.now()
     stored = 0
     try:
-        found = list(driver_of(terminal).search_events(window_start(terminal), end))
+        with driver_of(terminal) as driver:
+            found = list(driver.search_events(window_start(terminal), end))
         for event in found:
             if event.is_pass and not known(terminal, event):
                 ingest_pass(terminal, event)

@@ -18,7 +18,7 @@ from communities.support import notify_support
 
 from .models import Terminal
 from .registry import driver_of, receiver_url
-from .vendors.base import DeviceInfo, TerminalError
+from .vendors.base import DeviceInfo, TerminalDriver, TerminalError
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +36,27 @@ def unreachable_text(exc: Exception) -> str:
     return _("the terminal's driver could not be used: %(error)s") % {"error": type(exc).__name__}
 
 
+def tell_event_host(terminal: Terminal, driver: TerminalDriver, *, replaced: bool) -> str:
+    """Tell the terminal where to push its events unless it was told this address already; the error, if any."""
+    url = receiver_url(terminal)
+    if not terminal.events_enabled or (terminal.event_host_url == url and not replaced):
+        return ""
+    try:
+        driver.set_event_host(url)
+    except TerminalError as exc:
+        log.warning("terminal %s: could not set the event host: %s", terminal.pk, exc.reason)
+        return exc.reason
+    Terminal.objects.filter(pk=terminal.pk).update(event_host_url=url)
+    return ""
+
+
 def probe(terminal: Terminal) -> Probe:
     """Ask the terminal who it is and record its health; tell it where to push events if it was not told yet."""
     now = timezone.now()
     try:
-        driver = driver_of(terminal)
-        info = driver.device_info()
+        with driver_of(terminal) as driver:
+            info = driver.device_info()
+            host_error = tell_event_host(terminal, driver, replaced=bool(terminal.serial) and info.serial != terminal.serial)
     except Exception as exc:  # a driver that cannot even be loaded is as unreachable as a dead terminal
         error = unreachable_text(exc)
         Terminal.objects.filter(pk=terminal.pk).update(online=False, last_probe_at=now, last_error=error[:300])
@@ -51,20 +66,10 @@ def probe(terminal: Terminal) -> Probe:
     replaced = bool(terminal.serial) and info.serial != terminal.serial
     updates = {"online": True, "offline_since": None, "last_probe_at": now, "last_contact_at": now,
                "model": info.model[:100], "firmware": info.firmware[:100], "serial": info.serial[:100],
-               "last_error": ""}
+               "last_error": host_error[:300]}
     if came_back or replaced:
         updates["resync_needed"] = True
-    if replaced:
-        updates["event_host_url"] = ""
     Terminal.objects.filter(pk=terminal.pk).update(**updates)
-    url = receiver_url(terminal)
-    if terminal.events_enabled and (replaced or terminal.event_host_url != url):
-        try:
-            driver.set_event_host(url)
-            Terminal.objects.filter(pk=terminal.pk).update(event_host_url=url)
-        except TerminalError as exc:
-            log.warning("terminal %s: could not set the event host: %s", terminal.pk, exc.reason)
-            Terminal.objects.filter(pk=terminal.pk).update(last_error=exc.reason[:300])
     if came_back or replaced:
         # What it holds may be gone (a reset) and its pushes were lost while it was away.
         start_task("terminals.reconcile_terminal", terminal.pk, what=f"terminal {terminal.pk}")

@@ -39,7 +39,8 @@ def receive_events(request: HttpRequest, secret: str) -> HttpResponse:
     if (int(declared) if ascii_digits(declared) else 0) > max_body_bytes():
         return answer(413, f"the body is over {max_body_bytes()} bytes")
     try:
-        events = driver_of(terminal).parse_push(request.content_type or "", request.body)
+        with driver_of(terminal) as driver:
+            events = driver.parse_push(request.content_type or "", request.body)
     except ValueError as exc:
         return answer(400, str(exc)[:300])
     if not terminal.events_enabled:

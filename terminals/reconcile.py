@@ -192,6 +192,11 @@ def converge_member(member: TerminalMember, terminal: Terminal, driver: Terminal
                 member.seen_face_sha256 = digest
         succeeded(member)
     except TerminalError as exc:
+        if exc.code == "not_found":
+            # The terminal lost someone we saw there (reset, or emptied by hand): read it again, then retry.
+            Terminal.objects.filter(pk=terminal.pk).update(resync_needed=True)
+            member.status, member.next_attempt_at, member.refusal_reason = Status.PENDING, None, exc.reason[:300]
+            return
         failed(member, exc)
         if not exc.permanent:
             raise Unreachable(exc.reason) from exc
@@ -261,7 +266,7 @@ def resync(terminal: Terminal, driver: TerminalDriver) -> None:
         if after != before:
             if converged(member):
                 member.status = Status.IN_SYNC
-            elif member.status == Status.IN_SYNC:
+            elif member.status != Status.REFUSED:
                 member.status, member.attempts, member.next_attempt_at = Status.PENDING, 0, None
             changed.append(member)
     TerminalMember.objects.bulk_update(changed, ["seen_present", "seen_name", "seen_valid_from", "seen_valid_to",
@@ -298,17 +303,18 @@ def reconcile_terminal(terminal_id: int) -> str:
         terminal = Terminal.objects.select_related("point").filter(pk=terminal_id).first()
         if terminal is None or not terminal.sync_enabled:
             return "disabled"
-        driver = driver_of(terminal)
         worked = 0
         try:
-            if resync_due(terminal, timezone.now()):
-                resync(terminal, driver)
-            for _round in range(MAX_ROUNDS):
-                planned = plan(terminal)
-                done = converge(terminal, driver)
-                worked += done
-                if not planned and not done:
-                    break
+            with driver_of(terminal) as driver:
+                for _round in range(MAX_ROUNDS):
+                    terminal.refresh_from_db(fields=["resync_needed", "last_resync_at"])
+                    if resync_due(terminal, timezone.now()):
+                        resync(terminal, driver)
+                    planned = plan(terminal)
+                    done = converge(terminal, driver)
+                    worked += done
+                    if not planned and not done:
+                        break
         except (Unreachable, TerminalError) as exc:
             reason = exc.reason if isinstance(exc, TerminalError) else str(exc)
             log.warning("terminal %s: %s", terminal_id, reason)

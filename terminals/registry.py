@@ -4,6 +4,8 @@ of its receiver URL; idempotent by (point, address)."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -26,9 +28,15 @@ def receiver_url(terminal: Terminal) -> str:
     return f"{settings.TERMINAL_RECEIVER_BASE_URL}/terminals/{terminal.event_secret}/events"
 
 
-def driver_of(terminal: Terminal) -> TerminalDriver:
-    return driver_for(terminal.vendor, terminal.base_url, terminal.username, terminal.password,
-                      timeout=settings.TERMINAL_TIMEOUT_SECONDS, terminal_timezone=settings.TIME_ZONE)
+@contextmanager
+def driver_of(terminal: Terminal) -> Iterator[TerminalDriver]:
+    """The terminal's driver for one piece of work, closed after it (its HTTP connections released)."""
+    driver = driver_for(terminal.vendor, terminal.base_url, terminal.username, terminal.password,
+                        timeout=settings.TERMINAL_TIMEOUT_SECONDS, terminal_timezone=settings.TIME_ZONE)
+    try:
+        yield driver
+    finally:
+        driver.close()
 
 
 def create_device_for(terminal: Terminal, *, acting_user: AbstractBaseUser | None) -> None:

@@ -42,6 +42,9 @@ class FakeDriver:
                  terminal_timezone: str = "Asia/Shanghai") -> None:
         self.terminal = fake(base_url)
 
+    def close(self) -> None:
+        pass
+
     def _call(self, what: str) -> FakeTerminal:
         if self.terminal.offline:
             raise TerminalError("connection refused")
