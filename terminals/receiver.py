@@ -40,7 +40,8 @@ def receive_events(request: HttpRequest, secret: str) -> HttpResponse:
         return answer(413, f"the body is over {max_body_bytes()} bytes")
     try:
         with driver_of(terminal) as driver:
-            events = driver.parse_push(request.content_type or "", request.body)
+            # The whole header: a multipart push needs its boundary (request.content_type drops it).
+            events = driver.parse_push(request.META.get("CONTENT_TYPE", ""), request.body)
     except ValueError as exc:
         return answer(400, str(exc)[:300])
     if not terminal.events_enabled:
