@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy
 from afxq_portal.text import TextRulesFormMixin
 from communities.admin_scope import ScopedModelAdmin, ScopedTabularInline
 from communities.forms import WriteOnlySecretsForm
+from residents.models import Resident
 
 from . import health, reconcile
 from .models import Terminal, TerminalMember
@@ -195,3 +196,26 @@ class TerminalMemberAdmin(MemberRows, ScopedModelAdmin):
         for terminal in terminals:
             self.log_change(request, terminal, _("Retried the refused people"))
         self.message_user(request, _("%(n)d people will be sent again.") % {"n": count}, messages.SUCCESS)
+
+
+@admin.display(description=gettext_lazy("face terminals"))
+def terminal_status(model_admin: admin.ModelAdmin, resident: Resident) -> str:
+    """On a resident's page: each terminal of theirs and where they stand on it (with the refusal's reason)."""
+    members = TerminalMember.objects.filter(resident_id=resident.pk).select_related("terminal__point")
+    lines = [f"{m.terminal.point.number}：{m.get_status_display()}"
+             + (f"（{member_refusal(m)}）" if m.status != TerminalMember.Status.IN_SYNC and m.refusal_reason else "")
+             for m in members if m.present or m.seen_present]
+    return "；".join(lines) or "—"
+
+
+def show_terminals_on_residents(site: admin.AdminSite) -> None:
+    """residents may not import terminals: the resident's page gets its terminal status from here, as a read-only
+    field added to the registered ResidentAdmin (autodiscovery imports residents' admin before this one)."""
+    resident_admin = site._registry.get(Resident)
+    if resident_admin is None or "terminal_status" in resident_admin.readonly_fields:
+        return
+    type(resident_admin).terminal_status = terminal_status
+    type(resident_admin).readonly_fields = [*resident_admin.readonly_fields, "terminal_status"]
+
+
+show_terminals_on_residents(admin.site)

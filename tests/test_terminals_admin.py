@@ -102,3 +102,14 @@ def test_add_terminal_names_what_is_wrong(community_a, fake_vendor, change, mess
                "--url": "http://127.0.0.1:9/t", "--username": "admin", "--password": "pw", **change}
     with pytest.raises(CommandError, match=message):
         call_command("add_terminal", *[part for pair in options.items() for part in pair], stdout=io.StringIO())
+
+
+def test_it_shows_a_residents_terminal_status_on_their_page(terminal, community_a, alice):
+    resident = resident_with_photo(community_a)
+    fake(terminal.base_url).refuse[employee_no_of(resident.pk)] = TerminalError(
+        "faceLibraryFull", permanent=True, code="library_full")
+    reconcile.reconcile_terminal(terminal.pk)
+    client = logged_in(alice)
+    client.cookies["django_language"] = "zh-hans"
+    page = client.get(reverse("admin:residents_resident_change", args=[resident.pk])).content.decode()
+    assert f"{terminal.point.number}：被终端拒绝（终端的人脸库或人员名单已满（终端：faceLibraryFull））" in page
