@@ -4,6 +4,8 @@ pass played by the terminal reaches the outbox once, and one pushed while the po
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.core.files.base import ContentFile
 from django.test import Client
@@ -90,3 +92,18 @@ def test_it_receives_the_terminals_pushes(sandbox_terminal, community_a, live_se
     event = DeviceEvent.objects.get()
     assert (event.resident_id, event.device_event_id) == (resident.pk, "sn-100")
     assert OutboxRecord.objects.count() == 1
+
+
+def test_it_converges_500_residents_and_stays_converged(sandbox_terminal, community_a):
+    """The issue's scale: 500 onto one terminal, then a few changes cost only their own calls."""
+    residents = [resident_with_photo(community_a, seed=n % 5) for n in range(500)]
+    terminal = sim_terminal(community_a, sandbox_terminal)
+    started = time.monotonic()
+    assert reconcile.reconcile_terminal(terminal.pk) == "converged 500"
+    assert len(faces_of(sandbox_terminal)) == 500
+    for resident in residents[:3]:
+        resident.status = Resident.Status.EXPIRED
+        resident.save()
+    assert reconcile.reconcile_terminal(terminal.pk) == "converged 3"
+    assert len(faces_of(sandbox_terminal)) == 497
+    assert time.monotonic() - started < 60
