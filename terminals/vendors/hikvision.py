@@ -215,9 +215,12 @@ class HikvisionDriver:
     def _call(self, method: str, path: str, *, json_body: dict | None = None,
               files: dict | None = None, url: str | None = None) -> requests.Response:
         target = url or f"{self.base_url}{path}"
+        # JSON as UTF-8 text, not \u escapes: what the terminals' own clients send (names are Chinese).
+        data = json.dumps(json_body, ensure_ascii=False).encode() if json_body is not None else None
+        headers = {"Content-Type": "application/json"} if data is not None else None
         try:
             # Streamed, so that nothing larger than MAX_BODY is ever read into memory (a picture, a broken terminal).
-            with self.session.request(method, target, json=json_body, files=files, timeout=self.timeout,
+            with self.session.request(method, target, data=data, headers=headers, files=files, timeout=self.timeout,
                                       allow_redirects=False, stream=True) as response:
                 response._content = _read_capped(response)
         except requests.RequestException as exc:
