@@ -10,6 +10,8 @@ from http.server import BaseHTTPRequestHandler
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sandbox.http import make_threaded_server
 from terminals.vendors.base import TerminalError, TerminalPerson
@@ -288,3 +290,30 @@ def test_it_parses_an_access_event_sent_as_bare_json():
         [no_one] = driver.parse_push("application/json", body.replace(b'"R00001"', b'""'))
     assert event.is_pass and event.serial_no == 123 and event.picture is None
     assert not no_one.is_pass  # a pass without an employeeNo is nobody the portal knows
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=12)
+PUSH_FIELDS = st.fixed_dictionaries({}, optional={
+    "eventType": st.sampled_from(["AccessControllerEvent", "heartBeat", "", "other"]) | JSON_VALUES,
+    "dateTime": st.sampled_from(["2026-12-02T08:01:02+08:00", "2026-12-02T08:01:02", "x"]) | JSON_VALUES,
+    "AccessControllerEvent": st.fixed_dictionaries({}, optional={
+        name: JSON_VALUES | st.integers(0, 200) for name in (
+            "majorEventType", "subEventType", "serialNo", "employeeNoString", "currentVerifyMode")}) | JSON_VALUES,
+})
+
+
+@settings(max_examples=300, deadline=None, database=None, derandomize=True)
+@given(PUSH_FIELDS)
+def test_it_reads_any_push_or_says_why_not(fields):
+    """Whatever a terminal (or anyone reaching the receiver) posts: events, or ValueError, never another error."""
+    import json
+
+    with HikvisionDriver("http://127.0.0.1:9", "admin", "x") as driver:
+        try:
+            events = driver.parse_push("application/json", json.dumps(fields).encode())
+        except ValueError:
+            return
+    assert all(e.occurred_at.tzinfo for e in events)
+    assert all(not e.is_pass or (e.employee_no and e.major == 5) for e in events)

@@ -48,6 +48,8 @@ MAX_EMPLOYEE_NO = 32  # ISAPI employeeNo: at most 32 characters
 LAST_LOCAL_TIME = datetime(2037, 12, 31, 23, 59, 59)
 LOCAL_FORMAT = "%Y-%m-%dT%H:%M:%S"
 MAX_BODY = 5 * 2**20  # an answer or an event capture is tens of KB; refuse to buffer more than this
+# What reading a terminal's JSON can raise when a field has another type than ISAPI's (a number 1e400, a list).
+UNREADABLE = (KeyError, ValueError, TypeError, AttributeError, OverflowError, IndexError)
 MAX_PAGES = 100_000  # a terminal answering "MORE" forever must not keep us looping
 
 # subStatusCode (lower case) → REFUSAL_CODES; unknown refusals are matched by keyword in _refusal_code.
@@ -313,7 +315,7 @@ class HikvisionDriver:
         for info in self._search("/ISAPI/AccessControl/UserInfo/Search?format=json", names, {}):
             try:
                 yield self._person(info)
-            except (ValueError, TypeError, AttributeError) as exc:
+            except UNREADABLE as exc:
                 raise TerminalError(f"UserInfo/Search: a person the driver cannot read: {exc}") from exc
 
     def add_person(self, person: TerminalPerson) -> None:
@@ -414,7 +416,7 @@ class HikvisionDriver:
                                 condition):
             try:
                 event = self._event(info, None)
-            except (KeyError, ValueError, TypeError) as exc:
+            except UNREADABLE as exc:
                 raise TerminalError(f"AcsEvent: an event the driver cannot read: {exc}") from exc
             picture = self._picture(str(info.get("pictureURL") or ""))
             yield replace(event, picture=picture)
@@ -446,7 +448,7 @@ class HikvisionDriver:
             raise ValueError("an AccessControllerEvent push without its AccessControllerEvent object")
         try:
             return self._event({**inner, "time": data["dateTime"]}, picture)
-        except (ValueError, TypeError) as exc:
+        except UNREADABLE as exc:
             raise ValueError(f"the AccessControllerEvent is not readable: {exc}") from exc
 
 
