@@ -58,3 +58,28 @@ def test_it_runs_from_manage_py(output_dir):
         process.wait_for_output("sandbox terminal listening on http://127.0.0.1:", timeout=60)
     finally:
         process.stop()
+
+
+def test_it_overwrites_its_oldest_events_past_its_capacity(start_sandbox_terminal):
+    from datetime import UTC, datetime, timedelta
+
+    terminal = start_sandbox_terminal(event_capacity=5)
+    serials = [terminal.pass_("NOBODY")["event"]["serialNo"] for _ in range(8)]
+    assert [e["serialNo"] for e in terminal.events()] == serials[3:]
+    with terminal.driver() as driver:
+        found = list(driver.search_events(datetime.now(UTC) - timedelta(minutes=5), datetime.now(UTC)))
+    assert [e.serial_no for e in found] == serials[3:] and all(e.picture for e in found)
+
+
+def test_it_sends_heartbeats_once_an_event_host_is_set(start_sandbox_terminal):
+    import time
+
+    terminal = start_sandbox_terminal(heartbeat=0.2)
+    time.sleep(0.5)
+    assert terminal.state()["pushes"] == []  # no host yet: nothing sent
+    with terminal.driver() as driver:
+        driver.set_event_host("http://127.0.0.1:9/nobody-listens")
+    deadline = time.monotonic() + 10
+    while len(terminal.state()["pushes"]) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(terminal.state()["pushes"]) >= 2

@@ -317,3 +317,11 @@ def test_it_reads_any_push_or_says_why_not(fields):
             return
     assert all(e.occurred_at.tzinfo for e in events)
     assert all(not e.is_pass or (e.employee_no and e.major == 5) for e in events)
+
+
+def test_it_refuses_naive_datetimes():
+    with HikvisionDriver("http://127.0.0.1:9", "admin", "x") as driver:
+        with pytest.raises(ValueError, match="aware"):
+            driver.add_person(person(1, valid_from=datetime(2026, 1, 1)))
+        with pytest.raises(ValueError, match="aware"):
+            next(driver.search_events(datetime(2026, 1, 1), datetime(2026, 1, 2)))

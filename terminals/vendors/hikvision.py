@@ -161,6 +161,13 @@ def _read_capped(response: requests.Response) -> bytes:
     return b"".join(chunks)
 
 
+def _aware_only(moment: datetime) -> datetime:
+    """The interface speaks aware datetimes: a naive one would silently be taken in this server's zone."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"an aware datetime is needed, not {moment!r}")
+    return moment
+
+
 def _check_employee_no(employee_no: str) -> None:
     if not employee_no or len(employee_no) > MAX_EMPLOYEE_NO:
         raise TerminalError(f"employeeNo must be 1 to {MAX_EMPLOYEE_NO} characters: {employee_no!r}",
@@ -259,7 +266,7 @@ class HikvisionDriver:
 
     def _local_time(self, moment: datetime) -> str:
         """An aware datetime as the terminal's local wall time without offset (UserInfo Valid, timeType local)."""
-        local = moment.astimezone(self.tz).replace(tzinfo=None)
+        local = _aware_only(moment).astimezone(self.tz).replace(tzinfo=None)
         return min(max(local, datetime(1970, 1, 1)), LAST_LOCAL_TIME).strftime(LOCAL_FORMAT)
 
     def _aware(self, text: str) -> datetime:
@@ -268,7 +275,7 @@ class HikvisionDriver:
         return moment if moment.tzinfo else moment.replace(tzinfo=self.tz)
 
     def _offset_time(self, moment: datetime) -> str:
-        return moment.astimezone(self.tz).isoformat(timespec="seconds")
+        return _aware_only(moment).astimezone(self.tz).isoformat(timespec="seconds")
 
     # --- people ---------------------------------------------------------------------------------------
 
