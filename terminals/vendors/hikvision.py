@@ -59,7 +59,7 @@ REFUSALS = {
     "employeenonotexist": "not_found",
     "usernotexist": "not_found",
     "nouser": "not_found",
-    "noface": "not_found",
+    "noface": "face_quality",  # firmware use it for "no face found in the picture" too: a face problem first
     "facelibraryfull": "library_full",
     "invalidcontent": "bad_field",
     "badparameters": "bad_field",
@@ -368,7 +368,7 @@ class HikvisionDriver:
             self._json("PUT", "/ISAPI/Intelligent/FDLib/FDSearch/Delete?format=json&FDID=1&faceLibType=blackFD",
                        {"FPID": [{"value": employee_no}]})
         except TerminalError as exc:
-            if exc.code != "not_found":  # no face (or no person): nothing to delete
+            if exc.code != "not_found" and "noface" not in exc.reason.lower():  # no face, no person: nothing to do
                 raise
 
     # --- events ---------------------------------------------------------------------------------------
