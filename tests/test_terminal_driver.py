@@ -325,3 +325,36 @@ def test_it_refuses_naive_datetimes():
             driver.add_person(person(1, valid_from=datetime(2026, 1, 1)))
         with pytest.raises(ValueError, match="aware"):
             next(driver.search_events(datetime(2026, 1, 1), datetime(2026, 1, 2)))
+
+
+@pytest.mark.parametrize(("status", "body", "content_type", "permanent", "code"), [
+    (500, b"<html>oops</html>", "text/html", False, ""),
+    (503, b"", "text/html", False, ""),
+    (200, b'{"statusCode": 4, "statusString": "Invalid Operation", "subStatusCode": "faceLibraryFull"}',
+     "application/json", True, "library_full"),  # an error answered with HTTP 200, as some firmware does
+    (400, b'{"statusCode": 3, "statusString": "Device Error", "subStatusCode": "deviceBusy"}', "application/json",
+     False, ""),
+    (400, b'<?xml version="1.0"?><ResponseStatus version="2.0" xmlns="http://www.isapi.org/ver20/XMLSchema">'
+          b"<statusCode>6</statusCode><statusString>Invalid Content</statusString>"
+          b"<subStatusCode>badJsonContent</subStatusCode></ResponseStatus>", "application/xml", True, "bad_field"),
+    (403, b"", "text/html", True, "auth"),
+])
+def test_it_maps_answers_of_other_shapes(status, body, content_type, permanent, code):
+    import responses
+
+    with responses.RequestsMock() as mocked, HikvisionDriver("http://127.0.0.1:9", "admin", "x") as driver:
+        mocked.add(responses.POST, "http://127.0.0.1:9/ISAPI/AccessControl/UserInfo/Record", status=status, body=body,
+                   content_type=content_type)
+        error = refusal(driver.add_person, person(1))
+    assert (error.permanent, error.code) == (permanent, code)
+
+
+def test_it_refuses_device_info_with_a_dtd():
+    import responses
+
+    bomb = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]>'
+            b"<DeviceInfo><model>&lol2;</model></DeviceInfo>")
+    with responses.RequestsMock() as mocked, HikvisionDriver("http://127.0.0.1:9", "admin", "x") as driver:
+        mocked.add(responses.GET, "http://127.0.0.1:9/ISAPI/System/deviceInfo", body=bomb,
+                   content_type="application/xml")
+        assert "DTD" in refusal(driver.device_info).reason
