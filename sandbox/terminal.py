@@ -36,6 +36,7 @@ import secrets
 import socket
 import threading
 import time
+import traceback
 import urllib.error
 import urllib.request
 from datetime import datetime, timedelta, timezone
@@ -360,6 +361,9 @@ class Handler(BaseHTTPRequestHandler):
             self._isapi(method, url.path, parse_qs(url.query), body)
         except Refusal as refusal:
             self._send(refusal.http, refusal.body())
+        except Exception:  # a bug of the simulator: say so in its log, and answer as a failing terminal does
+            traceback.print_exc()
+            self._send(500, Refusal("deviceError", "沙箱内部错误", status_code=3, http=500).body())
 
     def _authorized(self, method: str) -> bool:
         state = self.state
