@@ -1,5 +1,6 @@
 """A stand-in for a Hikvision face terminal (DS-K1T series) speaking ISAPI, for `make run`, the tests and
-integrators: ``python -m sandbox.terminal --port 8091 [--username admin --password ...] [--capacity 500]``.
+integrators: ``python -m sandbox.terminal --port 8091 [--username admin --password ...] [--capacity 500]
+[--face-capacity N] [--event-capacity 100000] [--heartbeat SECONDS]``.
 
 A small threaded HTTP server with its state in memory and no Django. It asks for HTTP Digest authentication
 (RFC 7616, MD5, qop=auth) as the terminals do, answers the ISAPI calls the portal makes with the checks a terminal
@@ -35,6 +36,7 @@ import secrets
 import socket
 import threading
 import time
+import traceback
 import urllib.error
 import urllib.request
 from datetime import datetime, timedelta, timezone
@@ -51,6 +53,7 @@ REALM = "DS-K1T671M"  # terminals name their model as the Digest realm
 MODEL, FIRMWARE = "DS-K1T671M", "V3.2.30 build 220426"
 NONCE_LIFETIME = 300.0  # seconds; then the client is answered 401 with stale=true and signs again
 MAX_BODY = 8 * 2**20
+MAX_PUSHES = 1000  # the pushes remembered for the page and /_sandbox/state
 FACE_MAX_BYTES = 200 * 1000  # "≤ 200KB" in the terminal's face import rules
 FACE_MIN_SIDE = 80  # below this no face can be modelled
 MAX_RESULTS = 30  # a search page holds at most 30, whatever maxResults asks
@@ -66,10 +69,11 @@ BOUNDARY = "MIME_boundary"  # what the terminals use in their event pushes
 
 
 class State:
-    def __init__(self, username: str, password: str, capacity: int, face_capacity: int) -> None:
+    def __init__(self, username: str, password: str, capacity: int, face_capacity: int,
+                 event_capacity: int = 100_000) -> None:
         self.lock = threading.Lock()
         self.username, self.password = username, password
-        self.capacity, self.face_capacity = capacity, face_capacity
+        self.capacity, self.face_capacity, self.event_capacity = capacity, face_capacity, event_capacity
         self.public_url = ""  # set by make_server: pictureURLs name it
         self.serial_number = f"DS-K1T671M20260101V0{secrets.randbelow(10**6):06d}"
         self.reset()
@@ -278,10 +282,10 @@ def now_local() -> datetime:
     return datetime.now(LOCAL_TZ).replace(microsecond=0)
 
 
-def multipart_push(event_log: dict, picture: bytes | None) -> bytes:
+def multipart_push(log: dict, picture: bytes | None) -> bytes:
     """An event push as the terminals post it: the event_log JSON part and the capture."""
     parts = [f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"event_log\"\r\n"
-             f"Content-Type: application/json\r\n\r\n".encode() + json.dumps(event_log, ensure_ascii=False).encode()]
+             f"Content-Type: application/json\r\n\r\n".encode() + json.dumps(log, ensure_ascii=False).encode()]
     if picture:
         parts.append(f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"Picture\"; filename=\"Picture.jpg\"\r\n"
                      f"Content-Type: image/jpeg\r\n\r\n".encode() + picture)
@@ -357,6 +361,9 @@ class Handler(BaseHTTPRequestHandler):
             self._isapi(method, url.path, parse_qs(url.query), body)
         except Refusal as refusal:
             self._send(refusal.http, refusal.body())
+        except Exception:  # a bug of the simulator: say so in its log, and answer as a failing terminal does
+            traceback.print_exc()
+            self._send(500, Refusal("deviceError", "沙箱内部错误", status_code=3, http=500).body())
 
     def _authorized(self, method: str) -> bool:
         state = self.state
@@ -595,7 +602,7 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(data, dict):
             return self._send(400, {"error": "请求体须为 JSON 对象"})
         actions = {"/_sandbox/faults": self._faults, "/_sandbox/pass": self._pass,
-                   "/_sandbox/heartbeat": lambda _: self._heartbeat(), "/_sandbox/reset": self._reset}
+                   "/_sandbox/heartbeat": lambda _: heartbeat(state), "/_sandbox/reset": self._reset}
         if path not in actions:
             return self._send(404, {"error": "未找到"})
         try:
@@ -663,46 +670,10 @@ class Handler(BaseHTTPRequestHandler):
             state.events.append(event)
             if picture:
                 state.pictures[serial] = picture
-        return {"event": event, "push": self._push(self._event_log(event), picture)}
-
-    def _event_log(self, event: dict) -> dict:
-        host = urlsplit(self.state.public_url)
-        inner = {"deviceName": "沙箱人脸门禁", "majorEventType": event["major"], "subEventType": event["minor"],
-                 "cardReaderNo": 1, "doorNo": 1, "serialNo": event["serialNo"], "userType": "normal",
-                 "currentVerifyMode": "face", "attendanceStatus": "undefined", "mask": "no",
-                 "picturesNumber": 1 if event["pictured"] else 0}
-        if "employeeNoString" in event:
-            inner.update(employeeNoString=event["employeeNoString"], name=event["name"])
-        return {"ipAddress": host.hostname, "portNo": host.port, "protocol": "HTTP", "channelID": 1,
-                "macAddress": "44:19:b6:00:00:01", "dateTime": event["time"], "activePostCount": 1,
-                "eventType": "AccessControllerEvent", "eventState": "active",
-                "eventDescription": "Access Controller Event", "AccessControllerEvent": inner}
-
-    def _heartbeat(self) -> dict:
-        host = urlsplit(self.state.public_url)
-        log = {"ipAddress": host.hostname, "portNo": host.port, "protocol": "HTTP", "dateTime": now_local().isoformat(),
-               "activePostCount": 0, "eventType": "heartBeat", "eventState": "active",
-               "eventDescription": "heartBeat"}
-        return {"push": self._push(log, None)}
-
-    def _push(self, event_log: dict, picture: bytes | None) -> dict:
-        """POST the event to the configured host; a failure leaves it searchable only, as on a terminal."""
-        with self.state.lock:
-            host = self.state.http_host
-        if not host:
-            result: dict = {"status": None, "error": "未配置事件上传地址"}
-        else:
-            address = host.get("ipAddress") or host.get("hostName")
-            url = f"{host['protocolType'].lower()}://{address}:{host['portNo']}{host['url']}"
-            if host.get("parameterFormatType") == "JSON" and picture is None:
-                body, kind = json.dumps(event_log, ensure_ascii=False).encode(), "application/json; charset=utf-8"
-            else:
-                body, kind = multipart_push(event_log, picture), f"multipart/form-data; boundary={BOUNDARY}"
-            result = {"url": url, **post(url, body, kind)}
-        result["at"] = now_local().isoformat()
-        with self.state.lock:
-            self.state.pushes.append(result)
-        return result
+            # A terminal keeps a ring of events: past its capacity the oldest (and its capture) are overwritten.
+            while len(state.events) > state.event_capacity:
+                state.pictures.pop(state.events.pop(0)["serialNo"], None)
+        return {"event": event, "push": push(state, event_log(state, event), picture)}
 
     def _page_html(self) -> str:
         state = self.state
@@ -738,6 +709,59 @@ class Handler(BaseHTTPRequestHandler):
             f"<h2>事件上传</h2><ul id=pushes>{push_rows or '<li>暂无</li>'}</ul>")
 
 
+def event_log(state: State, event: dict) -> dict:
+    """The JSON of an access event's push, as the terminals post it."""
+    host = urlsplit(state.public_url)
+    inner = {"deviceName": "沙箱人脸门禁", "majorEventType": event["major"], "subEventType": event["minor"],
+             "cardReaderNo": 1, "doorNo": 1, "serialNo": event["serialNo"], "userType": "normal",
+             "currentVerifyMode": "face", "attendanceStatus": "undefined", "mask": "no",
+             "picturesNumber": 1 if event["pictured"] else 0}
+    if "employeeNoString" in event:
+        inner.update(employeeNoString=event["employeeNoString"], name=event["name"])
+    return {"ipAddress": host.hostname, "portNo": host.port, "protocol": "HTTP", "channelID": 1,
+            "macAddress": "44:19:b6:00:00:01", "dateTime": event["time"], "activePostCount": 1,
+            "eventType": "AccessControllerEvent", "eventState": "active",
+            "eventDescription": "Access Controller Event", "AccessControllerEvent": inner}
+
+
+def heartbeat(state: State) -> dict:
+    """Post a heartBeat to the event host (the terminals send one periodically)."""
+    host = urlsplit(state.public_url)
+    log = {"ipAddress": host.hostname, "portNo": host.port, "protocol": "HTTP", "dateTime": now_local().isoformat(),
+           "activePostCount": 0, "eventType": "heartBeat", "eventState": "active", "eventDescription": "heartBeat"}
+    return {"push": push(state, log, None)}
+
+
+def push(state: State, log: dict, picture: bytes | None) -> dict:
+    """POST the event to the configured host; a failure leaves it searchable only, as on a terminal."""
+    with state.lock:
+        host = state.http_host
+    if not host:
+        result: dict = {"status": None, "error": "未配置事件上传地址"}
+    else:
+        address = host.get("ipAddress") or host.get("hostName")
+        url = f"{host['protocolType'].lower()}://{address}:{host['portNo']}{host['url']}"
+        if host.get("parameterFormatType") == "JSON" and picture is None:
+            body, kind = json.dumps(log, ensure_ascii=False).encode(), "application/json; charset=utf-8"
+        else:
+            body, kind = multipart_push(log, picture), f"multipart/form-data; boundary={BOUNDARY}"
+        result = {"url": url, **post(url, body, kind)}
+    result["at"] = now_local().isoformat()
+    with state.lock:
+        state.pushes = [*state.pushes[-(MAX_PUSHES - 1):], result]
+    return result
+
+
+def heartbeats(state: State, every: float) -> None:
+    """Forever: a heartBeat every ``every`` seconds while an event host is configured (a daemon thread)."""
+    while True:
+        time.sleep(every)
+        with state.lock:
+            configured = state.http_host is not None and not state.offline
+        if configured:
+            heartbeat(state)
+
+
 def _thumbnail(person: dict) -> str:
     if not person["hasFace"]:
         return "无"
@@ -760,8 +784,8 @@ def post(url: str, body: bytes, content_type: str) -> dict:
 
 
 def make_server(host: str, port: int, username: str, password: str, capacity: int,
-                face_capacity: int) -> ThreadingHTTPServer:
-    state = State(username, password, capacity, face_capacity)
+                face_capacity: int, event_capacity: int = 100_000) -> ThreadingHTTPServer:
+    state = State(username, password, capacity, face_capacity, event_capacity)
     # pictureURLs and the pushes' ipAddress name the server's public URL.
     server, state.public_url = make_threaded_server(
         host, port, type("SandboxTerminalHandler", (Handler,), {"state": state}))
@@ -804,9 +828,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--password", default=os.environ.get("SANDBOX_TERMINAL_PASSWORD", "sandbox-terminal-1"))
     parser.add_argument("--capacity", type=int, default=500, help="how many people it holds")
     parser.add_argument("--face-capacity", type=int, default=None, help="how many faces (default: --capacity)")
+    parser.add_argument("--event-capacity", type=int, default=100_000,
+                        help="how many events it keeps for the search (the oldest are overwritten)")
+    parser.add_argument("--heartbeat", type=float, default=0.0,
+                        help="seconds between heartBeat pushes to the event host (0: none)")
     options = parser.parse_args(argv)
     server = make_server(options.host, options.port, options.username, options.password, options.capacity,
-                         options.face_capacity if options.face_capacity is not None else options.capacity)
+                         options.face_capacity if options.face_capacity is not None else options.capacity,
+                         options.event_capacity)
+    if options.heartbeat > 0:
+        threading.Thread(target=heartbeats, args=(server.RequestHandlerClass.state, options.heartbeat),
+                         daemon=True).start()
     serve(server, "sandbox terminal")
 
 

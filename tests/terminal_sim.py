@@ -4,8 +4,9 @@ a Hikvision terminal: the driver's tests, the reconciler's, the event receiver's
 - ``sandbox_terminal``: one simulator (capacity 500); yields a ``SimTerminal``: the control API
   (``.people()``, ``.events()``, ``.faults(...)``, ``.pass_(employee_no)``, ``.reset()`` ...) plus ``.url``,
   ``.username``, ``.password``, ``.process`` and ``.driver()`` (a HikvisionDriver on it; close it, or use ``with``).
-- ``start_sandbox_terminal``: a factory, ``start_sandbox_terminal(capacity=5, face_capacity=3)``, for tests that
-  want other capacities or several terminals; each is stopped at the end of the test.
+- ``start_sandbox_terminal``: a factory, ``start_sandbox_terminal(capacity=5, face_capacity=3, event_capacity=100,
+  heartbeat=1)`` (the simulator's options), for tests that want others or several terminals; each is stopped at
+  the end of the test.
 """
 
 from __future__ import annotations
@@ -35,12 +36,11 @@ class SimTerminal(SandboxTerminalClient):
         return HikvisionDriver(self.url, self.username, password or self.password, timeout=timeout)
 
 
-def start_terminal(log_dir: Path, name: str = "sandbox-terminal", capacity: int = 500,
-                   face_capacity: int | None = None) -> SimTerminal:
-    args = [sys.executable, "-m", "sandbox.terminal", "--port", "0", "--username", USERNAME, "--password", PASSWORD,
-            "--capacity", str(capacity)]
-    if face_capacity is not None:
-        args += ["--face-capacity", str(face_capacity)]
+def start_terminal(log_dir: Path, name: str = "sandbox-terminal", **options: object) -> SimTerminal:
+    """``options``: the simulator's own (capacity=500, face_capacity, event_capacity, heartbeat seconds)."""
+    args = [sys.executable, "-m", "sandbox.terminal", "--port", "0", "--username", USERNAME, "--password", PASSWORD]
+    for option, value in options.items():
+        args += [f"--{option.replace('_', '-')}", str(value)]
     # The simulator needs no Django and no database: the parent's environment, unbuffered so its line shows at once.
     process = ManagedProcess(name, args, log_dir, {**os.environ, "PYTHONUNBUFFERED": "1"})
     try:

@@ -10,6 +10,8 @@ from http.server import BaseHTTPRequestHandler
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sandbox.http import make_threaded_server
 from terminals.vendors.base import TerminalError, TerminalPerson
@@ -288,3 +290,71 @@ def test_it_parses_an_access_event_sent_as_bare_json():
         [no_one] = driver.parse_push("application/json", body.replace(b'"R00001"', b'""'))
     assert event.is_pass and event.serial_no == 123 and event.picture is None
     assert not no_one.is_pass  # a pass without an employeeNo is nobody the portal knows
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=12)
+PUSH_FIELDS = st.fixed_dictionaries({}, optional={
+    "eventType": st.sampled_from(["AccessControllerEvent", "heartBeat", "", "other"]) | JSON_VALUES,
+    "dateTime": st.sampled_from(["2026-12-02T08:01:02+08:00", "2026-12-02T08:01:02", "x"]) | JSON_VALUES,
+    "AccessControllerEvent": st.fixed_dictionaries({}, optional={
+        name: JSON_VALUES | st.integers(0, 200) for name in (
+            "majorEventType", "subEventType", "serialNo", "employeeNoString", "currentVerifyMode")}) | JSON_VALUES,
+})
+
+
+@settings(max_examples=300, deadline=None, database=None, derandomize=True)
+@given(PUSH_FIELDS)
+def test_it_reads_any_push_or_says_why_not(fields):
+    """Whatever a terminal (or anyone reaching the receiver) posts: events, or ValueError, never another error."""
+    import json
+
+    with HikvisionDriver("http://127.0.0.1:9", "admin", "x") as driver:
+        try:
+            events = driver.parse_push("application/json", json.dumps(fields).encode())
+        except ValueError:
+            return
+    assert all(e.occurred_at.tzinfo for e in events)
+    assert all(not e.is_pass or (e.employee_no and e.major == 5) for e in events)
+
+
+def test_it_refuses_naive_datetimes():
+    with HikvisionDriver("http://127.0.0.1:9", "admin", "x") as driver:
+        with pytest.raises(ValueError, match="aware"):
+            driver.add_person(person(1, valid_from=datetime(2026, 1, 1)))
+        with pytest.raises(ValueError, match="aware"):
+            next(driver.search_events(datetime(2026, 1, 1), datetime(2026, 1, 2)))
+
+
+@pytest.mark.parametrize(("status", "body", "content_type", "permanent", "code"), [
+    (500, b"<html>oops</html>", "text/html", False, ""),
+    (503, b"", "text/html", False, ""),
+    (200, b'{"statusCode": 4, "statusString": "Invalid Operation", "subStatusCode": "faceLibraryFull"}',
+     "application/json", True, "library_full"),  # an error answered with HTTP 200, as some firmware does
+    (400, b'{"statusCode": 3, "statusString": "Device Error", "subStatusCode": "deviceBusy"}', "application/json",
+     False, ""),
+    (400, b'<?xml version="1.0"?><ResponseStatus version="2.0" xmlns="http://www.isapi.org/ver20/XMLSchema">'
+          b"<statusCode>6</statusCode><statusString>Invalid Content</statusString>"
+          b"<subStatusCode>badJsonContent</subStatusCode></ResponseStatus>", "application/xml", True, "bad_field"),
+    (403, b"", "text/html", True, "auth"),
+])
+def test_it_maps_answers_of_other_shapes(status, body, content_type, permanent, code):
+    import responses
+
+    with responses.RequestsMock() as mocked, HikvisionDriver("http://127.0.0.1:9", "admin", "x") as driver:
+        mocked.add(responses.POST, "http://127.0.0.1:9/ISAPI/AccessControl/UserInfo/Record", status=status, body=body,
+                   content_type=content_type)
+        error = refusal(driver.add_person, person(1))
+    assert (error.permanent, error.code) == (permanent, code)
+
+
+def test_it_refuses_device_info_with_a_dtd():
+    import responses
+
+    bomb = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]>'
+            b"<DeviceInfo><model>&lol2;</model></DeviceInfo>")
+    with responses.RequestsMock() as mocked, HikvisionDriver("http://127.0.0.1:9", "admin", "x") as driver:
+        mocked.add(responses.GET, "http://127.0.0.1:9/ISAPI/System/deviceInfo", body=bomb,
+                   content_type="application/xml")
+        assert "DTD" in refusal(driver.device_info).reason

@@ -48,6 +48,8 @@ MAX_EMPLOYEE_NO = 32  # ISAPI employeeNo: at most 32 characters
 LAST_LOCAL_TIME = datetime(2037, 12, 31, 23, 59, 59)
 LOCAL_FORMAT = "%Y-%m-%dT%H:%M:%S"
 MAX_BODY = 5 * 2**20  # an answer or an event capture is tens of KB; refuse to buffer more than this
+# What reading a terminal's JSON can raise when a field has another type than ISAPI's (a number 1e400, a list).
+UNREADABLE = (KeyError, ValueError, TypeError, AttributeError, OverflowError, IndexError)
 MAX_PAGES = 100_000  # a terminal answering "MORE" forever must not keep us looping
 
 # subStatusCode (lower case) → REFUSAL_CODES; unknown refusals are matched by keyword in _refusal_code.
@@ -57,7 +59,7 @@ REFUSALS = {
     "employeenonotexist": "not_found",
     "usernotexist": "not_found",
     "nouser": "not_found",
-    "noface": "not_found",
+    "noface": "face_quality",  # firmware use it for "no face found in the picture" too: a face problem first
     "facelibraryfull": "library_full",
     "invalidcontent": "bad_field",
     "badparameters": "bad_field",
@@ -159,6 +161,13 @@ def _read_capped(response: requests.Response) -> bytes:
     return b"".join(chunks)
 
 
+def _aware_only(moment: datetime) -> datetime:
+    """The interface speaks aware datetimes: a naive one would silently be taken in this server's zone."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"an aware datetime is needed, not {moment!r}")
+    return moment
+
+
 def _check_employee_no(employee_no: str) -> None:
     if not employee_no or len(employee_no) > MAX_EMPLOYEE_NO:
         raise TerminalError(f"employeeNo must be 1 to {MAX_EMPLOYEE_NO} characters: {employee_no!r}",
@@ -215,9 +224,12 @@ class HikvisionDriver:
     def _call(self, method: str, path: str, *, json_body: dict | None = None,
               files: dict | None = None, url: str | None = None) -> requests.Response:
         target = url or f"{self.base_url}{path}"
+        # JSON as UTF-8 text, not \u escapes: what the terminals' own clients send (names are Chinese).
+        data = json.dumps(json_body, ensure_ascii=False).encode() if json_body is not None else None
+        headers = {"Content-Type": "application/json"} if data is not None else None
         try:
             # Streamed, so that nothing larger than MAX_BODY is ever read into memory (a picture, a broken terminal).
-            with self.session.request(method, target, json=json_body, files=files, timeout=self.timeout,
+            with self.session.request(method, target, data=data, headers=headers, files=files, timeout=self.timeout,
                                       allow_redirects=False, stream=True) as response:
                 response._content = _read_capped(response)
         except requests.RequestException as exc:
@@ -254,7 +266,7 @@ class HikvisionDriver:
 
     def _local_time(self, moment: datetime) -> str:
         """An aware datetime as the terminal's local wall time without offset (UserInfo Valid, timeType local)."""
-        local = moment.astimezone(self.tz).replace(tzinfo=None)
+        local = _aware_only(moment).astimezone(self.tz).replace(tzinfo=None)
         return min(max(local, datetime(1970, 1, 1)), LAST_LOCAL_TIME).strftime(LOCAL_FORMAT)
 
     def _aware(self, text: str) -> datetime:
@@ -263,7 +275,7 @@ class HikvisionDriver:
         return moment if moment.tzinfo else moment.replace(tzinfo=self.tz)
 
     def _offset_time(self, moment: datetime) -> str:
-        return moment.astimezone(self.tz).isoformat(timespec="seconds")
+        return _aware_only(moment).astimezone(self.tz).isoformat(timespec="seconds")
 
     # --- people ---------------------------------------------------------------------------------------
 
@@ -310,7 +322,7 @@ class HikvisionDriver:
         for info in self._search("/ISAPI/AccessControl/UserInfo/Search?format=json", names, {}):
             try:
                 yield self._person(info)
-            except (ValueError, TypeError, AttributeError) as exc:
+            except UNREADABLE as exc:
                 raise TerminalError(f"UserInfo/Search: a person the driver cannot read: {exc}") from exc
 
     def add_person(self, person: TerminalPerson) -> None:
@@ -356,7 +368,7 @@ class HikvisionDriver:
             self._json("PUT", "/ISAPI/Intelligent/FDLib/FDSearch/Delete?format=json&FDID=1&faceLibType=blackFD",
                        {"FPID": [{"value": employee_no}]})
         except TerminalError as exc:
-            if exc.code != "not_found":  # no face (or no person): nothing to delete
+            if exc.code != "not_found" and "noface" not in exc.reason.lower():  # no face, no person: nothing to do
                 raise
 
     # --- events ---------------------------------------------------------------------------------------
@@ -411,7 +423,7 @@ class HikvisionDriver:
                                 condition):
             try:
                 event = self._event(info, None)
-            except (KeyError, ValueError, TypeError) as exc:
+            except UNREADABLE as exc:
                 raise TerminalError(f"AcsEvent: an event the driver cannot read: {exc}") from exc
             picture = self._picture(str(info.get("pictureURL") or ""))
             yield replace(event, picture=picture)
@@ -443,7 +455,7 @@ class HikvisionDriver:
             raise ValueError("an AccessControllerEvent push without its AccessControllerEvent object")
         try:
             return self._event({**inner, "time": data["dateTime"]}, picture)
-        except (ValueError, TypeError) as exc:
+        except UNREADABLE as exc:
             raise ValueError(f"the AccessControllerEvent is not readable: {exc}") from exc
 
 
