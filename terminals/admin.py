@@ -12,12 +12,14 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from afxq_portal.text import TextRulesFormMixin
 from communities.admin_scope import ScopedModelAdmin, ScopedTabularInline
 from communities.forms import WriteOnlySecretsForm
+from devices.models import Device
 from residents.models import Resident
 
 from . import health, reconcile
@@ -218,4 +220,28 @@ def show_terminals_on_residents(site: admin.AdminSite) -> None:
     type(resident_admin).readonly_fields = [*resident_admin.readonly_fields, "terminal_status"]
 
 
+@admin.display(description=gettext_lazy("face terminal"))
+def terminal_health(model_admin: admin.ModelAdmin, device: Device) -> str:
+    """On the device list: a terminal's device shows whether it is online, its firmware and its last event."""
+    terminal = getattr(device, "terminal", None)
+    if terminal is None:
+        return "—"
+    state = _("online") if terminal.online else _("offline")
+    last = (timezone.localtime(terminal.last_event_at).strftime("%Y-%m-%d %H:%M") if terminal.last_event_at
+            else _("no event yet"))
+    return f"{state} · {terminal.firmware or '—'} · {last}"
+
+
+def show_terminals_on_devices(site: admin.AdminSite) -> None:
+    """devices may not import terminals: the device list gets the terminals' health from here."""
+    device_admin = site._registry.get(Device)
+    if device_admin is None or "terminal_health" in device_admin.list_display:
+        return
+    cls = type(device_admin)
+    cls.terminal_health = terminal_health
+    cls.list_display = [*device_admin.list_display, "terminal_health"]
+    cls.list_select_related = [*(device_admin.list_select_related or []), "terminal"]
+
+
 show_terminals_on_residents(admin.site)
+show_terminals_on_devices(admin.site)

@@ -113,3 +113,11 @@ def test_it_shows_a_residents_terminal_status_on_their_page(terminal, community_
     client.cookies["django_language"] = "zh-hans"
     page = client.get(reverse("admin:residents_resident_change", args=[resident.pk])).content.decode()
     assert f"{terminal.point.number}：被终端拒绝（终端的人脸库或人员名单已满（终端：faceLibraryFull））" in page
+
+
+def test_it_shows_a_terminals_health_on_the_device_list(terminal, alice):
+    Terminal.objects.filter(pk=terminal.pk).update(online=True, firmware="V1.0")
+    client = logged_in(alice)
+    client.cookies["django_language"] = "zh-hans"
+    page = client.get(reverse("admin:devices_device_changelist")).content.decode()
+    assert "在线 · V1.0 · 尚无事件" in page
