@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -227,8 +228,13 @@ def due_members(terminal: Terminal, now: datetime) -> QuerySet[TerminalMember]:
             .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)).order_by("pk"))
 
 
-def converge(terminal: Terminal, driver: TerminalDriver) -> int:
-    """Every due difference of ``terminal``; returns how many members were worked on."""
+class OutOfTime(Exception):
+    """This task's budget (TERMINAL_RECONCILE_BUDGET_SECONDS) is spent: another task goes on where it stopped."""
+
+
+def converge(terminal: Terminal, driver: TerminalDriver, deadline: float | None = None) -> int:
+    """Every due difference of ``terminal``; returns how many members were worked on. Past ``deadline``
+    (time.monotonic) raises OutOfTime between two people: what was done is saved."""
     due = list(due_members(terminal, timezone.now()))
     gone = [m for m in due if not m.present and m.seen_present]
     for member in due:
@@ -236,9 +242,12 @@ def converge(terminal: Terminal, driver: TerminalDriver) -> int:
             succeeded(member)
             save(member)
     delete_absent(gone, driver)
-    for member in due:
-        if member.present:
-            converge_member(member, terminal, driver)
+    present = [m for m in due if m.present]
+    for number, member in enumerate(present):
+        # At least one person per task, so that a slow re-read before them never stalls the terminal.
+        if number and deadline is not None and time.monotonic() > deadline:
+            raise OutOfTime
+        converge_member(member, terminal, driver)
     return len(due)
 
 
@@ -304,6 +313,8 @@ def reconcile_terminal(terminal_id: int) -> str:
         if terminal is None or not terminal.sync_enabled:
             return "disabled"
         worked = 0
+        # A first sync of a large community is several tasks in turn, each well within Celery's time limit.
+        deadline = time.monotonic() + settings.TERMINAL_RECONCILE_BUDGET_SECONDS
         try:
             with driver_of(terminal) as driver:
                 for _round in range(MAX_ROUNDS):
@@ -311,10 +322,14 @@ def reconcile_terminal(terminal_id: int) -> str:
                     if resync_due(terminal, timezone.now()):
                         resync(terminal, driver)
                     planned = plan(terminal)
-                    done = converge(terminal, driver)
+                    done = converge(terminal, driver, deadline)
                     worked += done
                     if not planned and not done:
                         break
+        except OutOfTime:
+            release(terminal_id)
+            start_task("terminals.reconcile_terminal", terminal_id, what=f"terminal {terminal_id}")
+            return "to be continued"
         except (Unreachable, TerminalError) as exc:
             reason = exc.reason if isinstance(exc, TerminalError) else str(exc)
             log.warning("terminal %s: %s", terminal_id, reason)

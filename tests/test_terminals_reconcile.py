@@ -158,3 +158,15 @@ def test_it_nudges_the_terminals_of_a_changed_resident(terminal, community_a, mo
     with django_capture_on_commit_callbacks(execute=True):
         ResidentFactory(community=community_a)
     assert started == [("terminals.reconcile_terminal", (terminal.pk,))]
+
+
+def test_it_hands_on_to_another_task_when_its_budget_is_spent(terminal, community_a, settings, monkeypatch):
+    [resident_with_photo(community_a, seed=n) for n in range(3)]
+    started = []
+    monkeypatch.setattr(reconcile, "start_task", lambda name, *args, what: started.append((name, args)))
+    settings.TERMINAL_RECONCILE_BUDGET_SECONDS = 0
+    assert reconcile.reconcile_terminal(terminal.pk) == "to be continued"
+    assert started == [("terminals.reconcile_terminal", (terminal.pk,))]
+    assert TerminalMember.objects.filter(status=Status.IN_SYNC).count() == 1  # one person per task at least
+    settings.TERMINAL_RECONCILE_BUDGET_SECONDS = 60
+    assert reconcile.reconcile_terminal(terminal.pk) == "converged 2"

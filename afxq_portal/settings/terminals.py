@@ -13,6 +13,8 @@ TERMINAL_OFFLINE_ALERT_SECONDS = env.int("TERMINAL_OFFLINE_ALERT_SECONDS", defau
 TERMINAL_TIMEOUT_SECONDS = env.float("TERMINAL_TIMEOUT_SECONDS", default=5.0)
 # How long one worker holds a terminal (it releases it when done; a dead worker's claim expires).
 TERMINAL_CLAIM_SECONDS = env.int("TERMINAL_CLAIM_SECONDS", default=300)
+# One reconciliation task works this long at most, then hands on to the next (well within CELERY_TASK_SOFT_TIME_LIMIT).
+TERMINAL_RECONCILE_BUDGET_SECONDS = env.float("TERMINAL_RECONCILE_BUDGET_SECONDS", default=120.0)
 # Retries of a person: exponential from the base, capped.
 TERMINAL_RETRY_BASE_SECONDS = env.int("TERMINAL_RETRY_BASE_SECONDS", default=10)
 TERMINAL_RETRY_MAX_SECONDS = env.int("TERMINAL_RETRY_MAX_SECONDS", default=3600)
