@@ -11,6 +11,8 @@ urlpatterns = [
     # POST /apply-access (the city), the guards' review pages, protected photos.
     path("", include("residents.urls")),
     path("api/v1/devices/", include("devices.urls")),
+    # Face terminals push their events here (the secret in the path identifies the terminal).
+    path("terminals/", include("terminals.urls")),
     # The OpenAPI schema (staff only) of the APIs above.
     path("", include("security.urls")),
 ]

@@ -60,6 +60,16 @@ class Cursor:
         return cls(EPOCH + timedelta(microseconds=micros), kind, pk)
 
 
+def must_recognise(residents: QuerySet[Resident], moment: datetime) -> QuerySet[Resident]:
+    """Of ``residents``, those a face panel must recognise at ``moment``: active, within their validity window,
+    with a photo (the one rule, for the face terminals the portal pushes to, terminals.people). The face list
+    below gives devices every active resident with their window, and the device applies the window itself."""
+    return (residents.filter(status=Resident.Status.ACTIVE)
+            .filter(Q(valid_from__isnull=True) | Q(valid_from__lte=moment))
+            .filter(Q(valid_until__isnull=True) | Q(valid_until__gte=moment))
+            .exclude(photo=""))
+
+
 def settle_window() -> timedelta:
     return timedelta(seconds=getattr(settings, "DEVICE_FACE_LIST_SETTLE_SECONDS", 5))
 

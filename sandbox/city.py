@@ -47,6 +47,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from PIL import Image
 
+from sandbox.http import ControlClient, make_threaded_server, serve
+
 # The 场所侧 credentials accepted when --credentials is not given: the demo community's (seed_demo).
 DEFAULT_CREDENTIALS = "demo-client:demo-secret:demo-site:demo-password"
 # Where the page's "push a person" goes (the portal's interface 1) and for which community, by default.
@@ -594,27 +596,13 @@ def _form(body: bytes) -> dict[str, str]:
 def make_server(host: str, port: int, credentials: list[str], token_lifetime: float,
                 portal_url: str = DEFAULT_PORTAL_URL, community: str = DEFAULT_COMMUNITY) -> ThreadingHTTPServer:
     state = State(credentials, token_lifetime, portal_url, community)
-    handler = type("SandboxHandler", (Handler,), {"state": state})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    bound_host, bound_port = server.server_address[:2]
-    # Listening on every address: the photos are named by loopback (the portal runs on this machine).
-    state.public_url = f"http://{'127.0.0.1' if bound_host in ('0.0.0.0', '') else bound_host}:{bound_port}"
+    # The photos' URLs name the server's public URL.
+    server, state.public_url = make_threaded_server(host, port, type("SandboxHandler", (Handler,), {"state": state}))
     return server
 
 
-class SandboxClient:
+class SandboxClient(ControlClient):
     """The control API from Python (tests, scripts)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url.rstrip("/")
-
-    def _call(self, method: str, path: str, payload: dict | None = None) -> dict:
-        data = json.dumps(payload).encode() if payload is not None else None
-        request = urllib.request.Request(f"{self.url}{path}", data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return json.loads(response.read())
 
     def records(self, endpoint: str | None = None) -> list[dict]:
         return self._call("GET", "/_sandbox/records" + (f"?endpoint={endpoint}" if endpoint else ""))["records"]
@@ -669,15 +657,7 @@ def main(argv: list[str] | None = None) -> None:
         c.strip() for c in os.environ.get("SANDBOX_CITY_CREDENTIALS", DEFAULT_CREDENTIALS).split(",") if c.strip()]
     server = make_server(options.host, options.port, credentials, options.token_lifetime, options.portal_url,
                          options.community)
-    host, port = server.server_address[:2]
-    # Callers wait for this line (and read the port from it): keep its wording.
-    print(f"sandbox city listening on http://{host}:{port}/", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve(server, "sandbox city")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 SANDBOX_PORT = os.environ.get("SANDBOX_CITY_PORT", "8090")
+# The simulated face terminal at the demo's face panel (sandbox/terminal.py), registered with add_terminal.
+TERMINAL_PORT = os.environ.get("SANDBOX_TERMINAL_PORT", "8091")
+TERMINAL_URL = f"http://127.0.0.1:{TERMINAL_PORT}"
 SANDBOX_URL = f"http://127.0.0.1:{SANDBOX_PORT}"
 WEB_URL = "http://127.0.0.1:8000"
 # People the sandbox pushes once to a demo community that has nobody yet: the guard page then shows faces.
@@ -109,7 +112,18 @@ def commands() -> list[tuple[str, list[str]]]:
     ]
     if (ROOT / "sandbox" / "city.py").exists():
         procs.append(("sandbox", [PY, "-m", "sandbox.city", "--port", SANDBOX_PORT]))
+    if (ROOT / "sandbox" / "terminal.py").exists():
+        procs.append(("terminal", [PY, "-m", "sandbox.terminal", "--port", TERMINAL_PORT]))
     return procs
+
+
+def register_demo_terminal(env: dict[str, str]) -> None:
+    """The simulated terminal at the demo's face panel (idempotent): within a minute the portal tells it where to
+    push, and sends it the demo's residents with photos."""
+    done = subprocess.run([PY, "manage.py", "add_terminal", "--community", "DEMO-0001", "--point", "DEMO-PP-001",
+                           "--vendor", "hikvision", "--url", TERMINAL_URL, "--username", "admin",
+                           "--password", "sandbox-terminal-1"], cwd=ROOT, env=env, capture_output=True, text=True)
+    print(f"devstack: demo terminal: {(done.stdout or done.stderr).strip().splitlines()[0:1]}", flush=True)
 
 
 def start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
@@ -165,6 +179,9 @@ def main() -> int:
     if "sandbox" in children:
         print(f"   sandbox city: {SANDBOX_URL}/ (push a person, faults on and off, what arrived)")
         threading.Thread(target=push_demo_people, daemon=True).start()
+    if "terminal" in children:
+        print(f"   face terminal: {TERMINAL_URL}/ (the simulated terminal at the demo's face panel: people, passes)")
+        register_demo_terminal(env)
     print(" Ctrl-C stops everything.\n", flush=True)
     try:
         name = supervise(children, procs, env)

@@ -23,6 +23,8 @@ from tests.factories import (
     UserFactory,
 )
 from tests.processes import ManagedProcess, start_worker
+from tests.terminal_helpers import fake_vendor  # noqa: F401 - the fake terminal vendor, for every terminals test
+from tests.terminal_sim import sandbox_terminal, start_sandbox_terminal  # noqa: F401 - fixtures
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

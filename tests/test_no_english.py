@@ -46,6 +46,8 @@ ALLOWED: dict[str, str] = {
     "image": "contract endpoints image/people, image/car (the rest of the path is stripped as a path)",
     "secret": "interface 2's term, beside its meaning: 客户端密钥（client secret）",
     "invalid_grant": "OAuth error code of the city's answer, shown beside its meaning",
+    "hikvision": "a terminal vendor's name (the driver's key, in the devices' names)",
+    "Hikvision": "a terminal vendor's name, beside 海康威视",
     "JPEG": "file format", "PNG": "file format", "zip": "file extension (.zip)",
     "Control": "a key's name, in Django's Chinese help of multiple selection",
     "Command": "a key's name (Mac), same sentence", "Mac": "the computer's name, same sentence",

@@ -24,7 +24,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from communities.models import MonitoringPoint
 from residents.models import Resident
 from tests.device_helpers import capture, capture_b64, make_device
-from tests.factories import ResidentFactory
+from tests.factories import PointFactory, ResidentFactory
 
 pytestmark = pytest.mark.django_db
 ROLES = ["anonymous", "root", "alice", "charlie", "gary", "device_a", "device_b"]
@@ -252,6 +252,33 @@ def check_generate_rooms(world: World, role: str) -> None:
                 assert building.rooms.count() == rooms
 
 
+def check_terminal_test_connection(world: World, role: str) -> None:
+    """A custom admin URL that calls a terminal: never for the other community's terminal (nothing is probed)."""
+    from terminals.registry import register_terminal
+
+    for target in ("own", "other"):
+        community = world.residents[world.own(role) if target == "own" else world.other(role)].community
+        terminal = register_terminal(point=PointFactory(community=community), vendor="hikvision",
+                                     base_url=f"http://127.0.0.1:9/{role}-{target}", username="admin",
+                                     password="pw").terminal
+        url = reverse("admin:terminals_terminal_test_connection", args=[terminal.pk])
+        response = world.clients[role].post(url)
+        no_foreign_data(world, role, response)
+        terminal.refresh_from_db()
+        if role in {"anonymous", "gary", "device_a", "device_b"}:
+            assert is_login_redirect(response, reverse("admin:login"))
+            assert terminal.last_probe_at is None
+        elif target == "other" and role != "root":
+            assert response.status_code in (302, 403, 404) and terminal.last_probe_at is None
+
+
+def check_terminal_events(world: World, role: str) -> None:
+    """The terminals' receiver: the secret in the path is the only way in (no session, no device key)."""
+    url = reverse("terminals:events", args=["no-such-secret"])
+    assert world.clients[role].post(url, b"{}", content_type="application/json").status_code == 404
+    assert world.clients[role].get(url).status_code == 405
+
+
 EXPECTATIONS: dict[str, Callable[[World, str], None]] = {
     "": check_redirect("/"),
     "set_language": check_redirect("/i18n/setlang/", "POST"),
@@ -295,6 +322,8 @@ EXPECTATIONS: dict[str, Callable[[World, str], None]] = {
     "admin:communities_membership_add_staff": check_admin_gate("admin:communities_membership_add_staff"),
     "admin:communities_building_generate_rooms": check_generate_rooms,
     "admin:uploads_link_overview": check_admin_gate("admin:uploads_link_overview"),
+    "admin:terminals_terminal_test_connection": check_terminal_test_connection,
+    "terminals:events": check_terminal_events,
     "admin:uploads_link_detail": check_admin_gate("admin:uploads_link_detail", ("community",)),
     "dashboard:home": check_admin_gate("dashboard:home"),
     "dashboard:apps": check_admin_gate("dashboard:apps"),

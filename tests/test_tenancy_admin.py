@@ -69,6 +69,21 @@ def _refused_event(community: Community, tag: str) -> Model:
         reason="必须是日期", errors=[{"field": "passDate", "reason": "必须是日期"}])
 
 
+def _terminal(community: Community, tag: str) -> Model:
+    from terminals.registry import register_terminal
+
+    return register_terminal(point=PointFactory(community=community), vendor="hikvision",
+                             base_url=f"http://127.0.0.1:9/{tag}", username=f"term-{tag}",
+                             password=f"term-pw-{tag}").terminal
+
+
+def _terminal_member(community: Community, tag: str) -> Model:
+    return apps.get_model("terminals.TerminalMember").objects.create(
+        terminal=_terminal(community, f"member-{tag}"), resident_id=ResidentFactory(community=community).pk,
+        employee_no=f"R-{tag}", present=True, name=f"成员{tag}", status="refused", refusal_code="library_full",
+        refusal_reason="人脸库已满")
+
+
 def _change(community: Community, tag: str) -> Model:
     return ResidentChange.objects.create(resident=ResidentFactory(community=community), actor_label=f"city-{tag}",
                                          to_status="active", reason=f"reason-{tag}")
@@ -110,6 +125,8 @@ BUILDERS: dict[str, Builder] = {
         community=community, defaults={"last_error": f"link-{tag}"})[0],
     "uploads.OutboxRecord": lambda community, tag: OutboxRecord.objects.create(
         community=community, endpoint=Endpoint.PASS_RECORD, fields={"userId": f"u-{tag}"}),
+    "terminals.Terminal": _terminal,
+    "terminals.TerminalMember": _terminal_member,
     "uploads.UploadBatch": lambda community, tag: UploadBatch.objects.create(
         community=community, endpoint=Endpoint.PASS_RECORD),
 }

@@ -15,4 +15,5 @@ from .residents import *  # noqa: F403
 from .schedule import *  # noqa: F403
 from .security import *  # noqa: F403
 from .tasks import *  # noqa: F403
+from .terminals import *  # noqa: F403
 from .uploads import *  # noqa: F403

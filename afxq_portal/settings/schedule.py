@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .devices import DEVICE_SILENT_CHECK_SECONDS
 from .residents import APPLY_ACCESS_SWEEP_SECONDS
+from .terminals import TERMINAL_SWEEP_SECONDS
 from .uploads import LINK_CHECK_SECONDS, UPLOAD_SWEEP_SECONDS
 
 _HOUR = 3600.0
@@ -20,5 +21,6 @@ CELERY_BEAT_SCHEDULE = {
     "security-purge-audit-events": {"task": "security.purge_audit_events", "schedule": _HOUR},
     "uploads-sweep": {"task": "uploads.sweep_outbox", "schedule": UPLOAD_SWEEP_SECONDS},
     "uploads-check-links": {"task": "uploads.check_links", "schedule": LINK_CHECK_SECONDS},
+    "terminals-sweep": {"task": "terminals.sweep", "schedule": TERMINAL_SWEEP_SECONDS},
     "uploads-purge": {"task": "uploads.purge_outbox", "schedule": _HOUR},
 }

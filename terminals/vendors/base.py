@@ -119,3 +119,8 @@ class TerminalDriver(Protocol):
         """The events in one push the terminal posted to the receiver (a heartbeat is an event with is_pass
         false); a body that is not the vendor's push raises ValueError with the reason."""
         ...
+
+    def close(self) -> None:
+        """Release the driver's HTTP connections; call it when done (HikvisionDriver is also a context manager).
+        Added with the Hikvision driver: an unclosed session leaves sockets open until garbage collection."""
+        ...
