@@ -18,6 +18,8 @@ from devices.models import Device, DeviceEvent, RefusedEvent
 from devices.silence import silent_limit
 from residents.excel.models import ImportJob
 from residents.models import Resident
+from terminals.status import TerminalLine
+from terminals.status import lines as terminal_lines
 from uploads import monitoring
 from uploads.models import OutboxRecord
 
@@ -253,6 +255,11 @@ class CommunityPage:
     devices: list[DeviceLine]
     imports: list[dict]
     refusals: Refusals = field(default_factory=Refusals)
+    terminals: list[TerminalLine] = field(default_factory=list)
+
+    @property
+    def offline_terminals(self) -> int:
+        return sum(1 for t in self.terminals if not t.online)
 
     @property
     def silent_devices(self) -> int:
@@ -269,4 +276,4 @@ def community_page(community: Community, now: datetime | None = None) -> Communi
     return CommunityPage(community, people(ids, now)[community.pk], passes_today(ids, now).get(community.pk, []),
                          hourly(ids, now), daily(ids, now), links([community], now)[community.pk],
                          devices(ids, now).get(community.pk, []), imports(ids).get(community.pk, []),
-                         refusals_today(community.pk, now))
+                         refusals_today(community.pk, now), terminal_lines(ids).get(community.pk, []))

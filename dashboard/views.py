@@ -74,7 +74,8 @@ def community(request: HttpRequest, pk: int) -> HttpResponse:
         f"?status__exact=pending&community__id__exact={found.pk}",
         "link_url": reverse("admin:uploads_link_detail", args=[found.pk]),
         "imports_url": reverse("admin:residents_importjob_changelist"),
-        "refusals_url": reverse("admin:devices_refusedevent_changelist") + f"?community__id__exact={found.pk}"})
+        "refusals_url": reverse("admin:devices_refusedevent_changelist") + f"?community__id__exact={found.pk}",
+        "terminals_url": reverse("admin:terminals_terminal_changelist") + f"?point__community__id__exact={found.pk}"})
 
 
 def community_data(request: HttpRequest, pk: int) -> JsonResponse:
@@ -96,12 +97,17 @@ def community_data(request: HttpRequest, pk: int) -> JsonResponse:
                        f"endpoint.{e.endpoint}.dead": e.dead})
     for d in page.devices:
         values[f"device.{d.id}.last_seen"] = _when(d.last_seen)
+    values["terminals.offline"] = page.offline_terminals
+    for t in page.terminals:
+        values.update({f"terminal.{t.id}.online": _("online") if t.online else _("offline"),
+                       f"terminal.{t.id}.people": t.people, f"terminal.{t.id}.last_event": _when(t.last_event)})
     for job in page.imports:
         values[f"import.{job['id']}.percent"] = job["percent"]
         values[f"import.{job['id']}.rows_done"] = job["rows_done"]
     states = {"link.state": page.link.health.value,
               **{f"endpoint.{e.endpoint}.state": e.health for e in page.link.endpoints if e.health},
-              **{f"device.{d.id}.last_seen": "silent" if d.silent else "ok" for d in page.devices}}
+              **{f"device.{d.id}.last_seen": "silent" if d.silent else "ok" for d in page.devices},
+              **{f"terminal.{t.id}.online": "online" if t.online else "offline" for t in page.terminals}}
     return JsonResponse({"community": page.community.city_id, "at": timezone.now().isoformat(), "values": values,
                          "states": states, "charts": _charts(page)})
 

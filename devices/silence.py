@@ -10,7 +10,7 @@ key issued for a device not yet installed is not an incident (the dashboard stil
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -22,6 +22,15 @@ from communities.support import notify_support
 
 from .models import Device
 
+# Functions returning ids of devices whose silence another app alerts (a face terminal's own offline alert):
+# registered by that app (it is above devices, which may not import it).
+_WATCHED_ELSEWHERE: list[Callable[[], Iterable[int]]] = []
+
+
+def watched_elsewhere(ids: Callable[[], Iterable[int]]) -> None:
+    if ids not in _WATCHED_ELSEWHERE:
+        _WATCHED_ELSEWHERE.append(ids)
+
 
 def silent_limit(now: datetime) -> datetime:
     """Devices last seen before this are silent: the one rule, for the dashboard and the alerts."""
@@ -32,7 +41,8 @@ def check_silent_devices(now: datetime | None = None) -> dict[str, int]:
     """Alert the newly silent and the newly back; returns how many of each were told."""
     now = now or timezone.now()
     limit = silent_limit(now)
-    live = Device.objects.filter(revoked_at__isnull=True, last_seen_at__isnull=False)
+    others = {pk for ids in _WATCHED_ELSEWHERE for pk in ids() if pk is not None}
+    live = Device.objects.filter(revoked_at__isnull=True, last_seen_at__isnull=False).exclude(pk__in=others)
     went_silent = [d for d in live.filter(last_seen_at__lt=limit, silent_alerted_at__isnull=True).select_related(
         "point__community") if Device.objects.filter(pk=d.pk, silent_alerted_at__isnull=True).update(
         silent_alerted_at=now)]

@@ -266,12 +266,19 @@ def face_record(parts: dict[str, tuple[str, bytes]]) -> tuple[str, bytes]:
 
 # --- what the terminal captures ---------------------------------------------------------------------
 
+# The size of the captures it takes (--capture-size). A DS-K1T's event picture follows its capture settings; the
+# city wants at least 800x600 of a face panel, so a terminal feeding the portal is set to 720p or more.
+CAPTURE_SIZE = (1280, 720)
+
+
 def capture(serial: int) -> bytes:
-    """A generated capture of someone at the door (a drawn head, colours by ``serial``), 640x480."""
-    image = Image.new("RGB", (640, 480), (40 + serial * 37 % 180, 90, 140))
+    """A generated capture of someone at the door (a drawn head, colours by ``serial``), CAPTURE_SIZE."""
+    width, height = CAPTURE_SIZE
+    image = Image.new("RGB", (width, height), (40 + serial * 37 % 180, 90, 140))
     draw = ImageDraw.Draw(image)
-    draw.ellipse((240, 110, 400, 310), fill=(230, 190, 160))
-    draw.rectangle((200, 330, 440, 480), fill=(50 + serial * 53 % 150, 60, 80))
+    cx, cy, unit = width // 2, height // 2, min(width, height) // 6
+    draw.ellipse((cx - unit, cy - 2 * unit, cx + unit, cy + unit // 2), fill=(230, 190, 160))
+    draw.rectangle((cx - 3 * unit // 2, cy + unit, cx + 3 * unit // 2, height), fill=(50 + serial * 53 % 150, 60, 80))
     draw.text((10, 10), f"#{serial}", fill=(255, 255, 255))
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=80)
@@ -686,7 +693,8 @@ class Handler(BaseHTTPRequestHandler):
         rows = "".join(
             f"<tr><td>{html.escape(p['employeeNo'])}</td><td>{html.escape(p['name'])}</td>"
             f"<td>{html.escape(p['Valid']['beginTime'])} 至 {html.escape(p['Valid']['endTime'])}</td>"
-            f"<td>{_thumbnail(p)}</td></tr>" for p in people)
+            f"<td>{_thumbnail(p)}</td><td><button type=button data-pass=\"{html.escape(p['employeeNo'])}\">刷脸通行"
+            f"</button></td></tr>" for p in people)
         event_rows = "".join(
             f"<tr><td>{e['serialNo']}</td><td>{html.escape(e['time'])}</td>"
             f"<td>{'认证通过' if e['minor'] == FACE_PASS else '比对失败'}</td>"
@@ -702,11 +710,16 @@ class Handler(BaseHTTPRequestHandler):
             "table{border-collapse:collapse}</style>"
             f"<h1>沙箱人脸门禁终端（{MODEL}）</h1>"
             f"<p>人员 {counts[0]}/{counts[1]}，人脸 {counts[2]}/{counts[3]}；事件上传地址：{target}</p>"
-            f"<h2>终端上的人员</h2><table id=people><tr><th>工号</th><th>姓名</th><th>有效期</th><th>人脸</th></tr>"
-            f"{rows or '<tr><td colspan=4>暂无</td></tr>'}</table>"
+            f"<h2>终端上的人员</h2><table id=people><tr><th>工号</th><th>姓名</th><th>有效期</th><th>人脸</th>"
+            f"<th>模拟</th></tr>{rows or '<tr><td colspan=5>暂无</td></tr>'}</table>"
             f"<h2>通行事件（最近 100 条）</h2><table id=events><tr><th>流水号</th><th>时间</th><th>结果</th>"
             f"<th>工号</th><th>姓名</th></tr>{event_rows or '<tr><td colspan=5>暂无</td></tr>'}</table>"
-            f"<h2>事件上传</h2><ul id=pushes>{push_rows or '<li>暂无</li>'}</ul>")
+            f"<h2>事件上传</h2><ul id=pushes>{push_rows or '<li>暂无</li>'}</ul>"
+            # 刷脸通行: someone at the door, as POST /_sandbox/pass does; the page then shows the event and its push.
+            "<script>document.addEventListener('click',function(e){var b=e.target.closest('button[data-pass]');"
+            "if(!b){return;}b.disabled=true;fetch('/_sandbox/pass',{method:'POST',headers:{'Content-Type':"
+            "'application/json'},body:JSON.stringify({employeeNo:b.getAttribute('data-pass')})})"
+            ".then(function(){location.reload();});});</script>")
 
 
 def event_log(state: State, event: dict) -> dict:
@@ -819,6 +832,7 @@ class SandboxTerminalClient(ControlClient):
 
 
 def main(argv: list[str] | None = None) -> None:
+    global CAPTURE_SIZE
     parser = argparse.ArgumentParser(prog="python -m sandbox.terminal", description=(
         "Run a stand-in for a Hikvision ISAPI face terminal (DS-K1T) with fault injection, for development and "
         "tests."))
@@ -832,7 +846,14 @@ def main(argv: list[str] | None = None) -> None:
                         help="how many events it keeps for the search (the oldest are overwritten)")
     parser.add_argument("--heartbeat", type=float, default=0.0,
                         help="seconds between heartBeat pushes to the event host (0: none)")
+    parser.add_argument("--capture-size", default="1280x720", metavar="WxH",
+                        help="the size of the captures sent with its events")
     options = parser.parse_args(argv)
+    try:
+        width, height = (int(n) for n in options.capture_size.lower().split("x"))
+    except ValueError:
+        parser.error("--capture-size: WIDTHxHEIGHT, e.g. 1280x720")
+    CAPTURE_SIZE = (width, height)
     server = make_server(options.host, options.port, options.username, options.password, options.capacity,
                          options.face_capacity if options.face_capacity is not None else options.capacity,
                          options.event_capacity)

@@ -8,7 +8,7 @@ import logging
 from django import forms
 from django.contrib import admin, messages
 from django.db import models
-from django.db.models import Count, Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -26,6 +26,7 @@ from . import health, reconcile
 from .models import Terminal, TerminalMember
 from .refusals import member_refusal
 from .registry import create_device_for, receiver_url
+from .status import people_text, with_counts
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +76,6 @@ class RefusedMemberInline(MemberRows, ScopedTabularInline):
         return super().get_queryset(request).exclude(status=TerminalMember.Status.IN_SYNC)
 
 
-def with_counts(queryset: QuerySet[Terminal]) -> QuerySet[Terminal]:
-    return queryset.annotate(
-        desired_count=Count("members", filter=Q(members__present=True)),
-        held_count=Count("members", filter=Q(members__present=True, members__status=TerminalMember.Status.IN_SYNC)),
-        refused_count=Count("members", filter=Q(members__status=TerminalMember.Status.REFUSED))
-    ).order_by("point__number", "base_url", "pk")  # (an aggregate drops Meta.ordering)
-
-
 @admin.register(Terminal)
 class TerminalAdmin(ScopedModelAdmin):
     form = TerminalForm
@@ -115,10 +108,8 @@ class TerminalAdmin(ScopedModelAdmin):
         counts = getattr(terminal, "desired_count", None)
         if counts is None:
             terminal = with_counts(Terminal.objects.filter(pk=terminal.pk)).first() or terminal
-        text = _("%(held)d / %(desired)d on the terminal") % {"held": getattr(terminal, "held_count", 0),
-                                                              "desired": getattr(terminal, "desired_count", 0)}
-        refused = getattr(terminal, "refused_count", 0)
-        return text + (_(", %(n)d refused") % {"n": refused} if refused else "")
+        return people_text(getattr(terminal, "held_count", 0), getattr(terminal, "desired_count", 0),
+                           getattr(terminal, "refused_count", 0))
 
     @admin.display(description=gettext_lazy("receiver address (set on the terminal by the portal)"))
     def events_address(self, terminal: Terminal) -> str:

@@ -1,6 +1,6 @@
 """A terminal's access events into the ingest: each successful face authentication becomes a pass event through
 the same checks, image pipeline and outbox as the JSON API (devices.ingest), identified by the terminal's
-serialNo (``eventId`` = "sn-<serialNo>"), so that an event pushed twice, or pushed and then found by the event
+serialNo (``event_id_of``), so that an event pushed twice, or pushed and then found by the event
 search, is stored once. The gap fetch searches the terminal for what its pushes missed."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from afxq_portal.celery_app import start_task
 from devices.ingest import Answer, ingest_events
-from devices.models import DeviceEvent
+from devices.models import Device, DeviceEvent
 
 from .models import Terminal, TerminalMember
 from .registry import driver_of
@@ -26,8 +26,24 @@ from .vendors.base import TerminalError, TerminalEvent
 log = logging.getLogger(__name__)
 
 
-def event_id_of(event: TerminalEvent) -> str:
-    return f"sn-{event.serial_no}"
+# A serialNo seen again with a time this far from the stored event's is another event: the terminal was reset or
+# replaced and counts from 1 again. Closer than this it is the same event, pushed again or found by the search
+# (their times may differ by the clock's rounding or a time zone's notation, never by hours).
+SAME_EVENT_WINDOW = timedelta(hours=1)
+
+
+def event_id_of(terminal: Terminal, event: TerminalEvent) -> str:
+    """The event's key on the terminal's device: ``sn-<serialNo>``; for a serialNo already taken by an event of
+    another time (a reset terminal), that key with the event's time; without a serialNo (0), its time and person."""
+    seconds = int(event.occurred_at.timestamp())
+    if event.serial_no <= 0:
+        return f"t-{seconds}-{event.employee_no}"[:64]
+    plain = f"sn-{event.serial_no}"
+    earlier = (DeviceEvent.objects.filter(device=terminal.device, device_event_id=plain)
+               .values_list("occurred_at", flat=True).first())
+    if earlier is None or abs(earlier - event.occurred_at) <= SAME_EVENT_WINDOW:
+        return plain
+    return f"{plain}-{seconds}"
 
 
 def person_of(terminal: Terminal, employee_no: str) -> str:
@@ -40,10 +56,11 @@ def person_of(terminal: Terminal, employee_no: str) -> str:
 
 def event_dict(terminal: Terminal, event: TerminalEvent) -> dict[str, Any]:
     # No direction: the ingest takes the point's (a face panel opens one way).
-    item: dict[str, Any] = {"eventId": event_id_of(event), "time": event.occurred_at.isoformat(),
+    key = event_id_of(terminal, event)
+    item: dict[str, Any] = {"eventId": key, "time": event.occurred_at.isoformat(),
                             "person": person_of(terminal, event.employee_no)}
     if event.picture:
-        item["image"] = SimpleUploadedFile(f"{event_id_of(event)}.jpg", event.picture, content_type="image/jpeg")
+        item["image"] = SimpleUploadedFile(f"{key}.jpg", event.picture, content_type="image/jpeg")
     return item
 
 
@@ -61,7 +78,7 @@ def ingest_pass(terminal: Terminal, event: TerminalEvent, started: float | None 
 
 
 def known(terminal: Terminal, event: TerminalEvent) -> bool:
-    return DeviceEvent.objects.filter(device=terminal.device, device_event_id=event_id_of(event)).exists()
+    return DeviceEvent.objects.filter(device=terminal.device, device_event_id=event_id_of(terminal, event)).exists()
 
 
 def note_events(terminal: Terminal, events: list[TerminalEvent], *, detect_gap: bool = True) -> None:
@@ -75,10 +92,17 @@ def note_events(terminal: Terminal, events: list[TerminalEvent], *, detect_gap: 
     if any(e.is_pass for e in events):
         updates["last_event_at"] = now
     Terminal.objects.filter(pk=terminal.pk).update(**updates)
+    heard_from(terminal, now)
     if detect_gap and serials and terminal.last_serial_no and min(serials) > terminal.last_serial_no + 1:
         log.info("terminal %s: serialNo jumped from %d to %d, fetching the gap", terminal.pk,
                  terminal.last_serial_no, min(serials))
         start_task("terminals.fetch_gap", terminal.pk, what=f"terminal {terminal.pk} events")
+
+
+def heard_from(terminal: Terminal, now: datetime) -> None:
+    """The terminal's device row says when it was last heard from, as a device of the JSON API does (the dashboard's
+    device list); its silence is the terminal's offline alert, not the devices app's (apps.py)."""
+    Device.objects.filter(pk=terminal.device_id).update(last_seen_at=now)
 
 
 def window_start(terminal: Terminal) -> datetime:

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from afxq_portal.celery_app import start_task
 from communities.support import notify_support
 
+from .events import heard_from
 from .models import Terminal
 from .registry import driver_of, receiver_url
 from .vendors.base import DeviceInfo, TerminalDriver, TerminalError
@@ -70,6 +71,7 @@ def probe(terminal: Terminal) -> Probe:
     if came_back or replaced:
         updates["resync_needed"] = True
     Terminal.objects.filter(pk=terminal.pk).update(**updates)
+    heard_from(terminal, now)
     if came_back or replaced:
         # What it holds may be gone (a reset) and its pushes were lost while it was away.
         start_task("terminals.reconcile_terminal", terminal.pk, what=f"terminal {terminal.pk}")

@@ -158,3 +158,24 @@ def test_it_computes_a_page_in_a_bounded_number_of_queries(alice, community_a, w
         events(community_a, world["door"].point, world["door"], 20, timezone.now() - timedelta(hours=n))
     with django_assert_max_num_queries(14):
         figures.community_page(community_a)
+
+
+def test_it_shows_the_face_terminals_with_their_people_and_state(alice, community_a, fake_vendor) -> None:
+    from terminals.models import Terminal, TerminalMember
+    from tests.terminal_helpers import make_terminal
+
+    up = make_terminal(community_a, "http://127.0.0.1:9/up", number="东门")
+    down = make_terminal(community_a, "http://127.0.0.1:9/down", number="西门")
+    Terminal.objects.filter(pk=up.pk).update(online=True, firmware="V3.2.30")
+    for n, status in enumerate([TerminalMember.Status.IN_SYNC] * 3 + [TerminalMember.Status.REFUSED]):
+        TerminalMember.objects.create(terminal=up, resident_id=1000 + n, employee_no=f"R{1000 + n}", present=True,
+                                      status=status)
+    data = login(alice).get(reverse("dashboard:community-data", args=[community_a.pk])).json()
+    assert data["values"]["terminals.offline"] == 1
+    assert data["values"][f"terminal.{up.pk}.people"] == "终端上 3 / 4 人，1 人被拒绝"
+    assert data["states"][f"terminal.{up.pk}.online"] == "online"
+    assert data["states"][f"terminal.{down.pk}.online"] == "offline"
+    page = login(alice).get(reverse("admin:index")).content.decode()
+    assert 'id="dashboard-terminals"' in page and "V3.2.30" in page
+    table = page[page.index('id="dashboard-terminals"'):]
+    assert table.index("西门") < table.index("东门")  # offline first

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.test import Client
@@ -114,3 +114,25 @@ def test_it_keeps_the_window_when_the_terminal_cannot_be_searched(terminal):
     assert events.fetch_gap(terminal.pk) == "failed"
     terminal.refresh_from_db()
     assert terminal.events_checked_until is None
+
+
+def test_it_tells_a_reset_terminals_new_serial_from_an_old_event_resent(terminal, resident):
+    first = passing(7, f"R{resident.pk}", minutes_ago=3 * 24 * 60)  # three days ago
+    assert push(terminal, first).status_code == 200
+    again = dict(first, time=(datetime.fromisoformat(first["time"]) + timedelta(seconds=1)).isoformat())
+    assert push(terminal, again).status_code == 200  # the same event, its time a second off: no second record
+    assert DeviceEvent.objects.count() == 1
+    # The terminal was reset: its serialNo 7 is a new pass today.
+    assert push(terminal, passing(7, f"R{resident.pk}")).status_code == 200
+    keys = sorted(DeviceEvent.objects.values_list("device_event_id", flat=True))
+    assert len(keys) == 2 and keys[0] == "sn-7" and keys[1].startswith("sn-7-")
+    assert OutboxRecord.objects.count() == 2
+
+
+def test_it_keys_an_event_without_a_serial_by_its_time_and_person(terminal, resident):
+    item = passing(0, f"R{resident.pk}")
+    assert push(terminal, item).status_code == 200
+    assert push(terminal, item).status_code == 200
+    assert push(terminal, dict(item, time=(timezone.now() - timedelta(seconds=5)).isoformat())).status_code == 200
+    assert DeviceEvent.objects.count() == 2
+    assert all(k.startswith("t-") for k in DeviceEvent.objects.values_list("device_event_id", flat=True))

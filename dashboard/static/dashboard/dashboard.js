@@ -7,7 +7,7 @@
   var url = root.getAttribute("data-url");
   var seconds = parseInt(root.getAttribute("data-refresh"), 10) || 15;
   var CSS = {healthy: "afxq-ok", degraded: "afxq-warn", down: "afxq-bad", halted: "afxq-bad", ok: "afxq-ok",
-             silent: "afxq-bad"};
+             silent: "afxq-bad", online: "afxq-ok", offline: "afxq-bad"};
 
   function apply(data) {
     var values = data.values || {}, states = data.states || {}, charts = data.charts || {};
