@@ -16,7 +16,6 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
@@ -213,27 +212,13 @@ def note_success(community_id: int) -> None:
 
 # --- sending --------------------------------------------------------------------------------------
 
-def token_for(community: Community) -> str:
-    """The community's shared token (a login when there is none); bad credentials halt its uploads."""
+def post_with_token(community: Community, endpoint: str, body: bytes) -> client.Answer:
+    """Send with the shared token; on `_401` drop it, log in again and resend the same body once."""
     def on_bad_credentials(reason: str) -> None:
         halt(community, reason)
 
-    return client.get_token(community, on_bad_credentials=on_bad_credentials)
-
-
-def post_with_token(community: Community, endpoint: str, body: bytes,
-                    in_flight: tuple[str, Future[client.Answer]] | None = None) -> client.Answer:
-    """Send with the shared token; on `_401` drop it, log in again and resend the same body once.
-    ``in_flight``: the token and the pending answer of this body's POST, already sent (drain_pipelined)."""
-    def on_bad_credentials(reason: str) -> None:
-        halt(community, reason)
-
-    if in_flight is None:
-        token = token_for(community)
-        answer = client.post_upload(endpoint, body, token)
-    else:
-        token, pending = in_flight
-        answer = pending.result()  # raises what post_upload raised
+    token = client.get_token(community, on_bad_credentials=on_bad_credentials)
+    answer = client.post_upload(endpoint, body, token)
     if answer.unauthorized:
         client.token_store().drop(community.pk, token)
         answer = client.post_upload(endpoint, body, client.get_token(community, on_bad_credentials=on_bad_credentials))
@@ -273,14 +258,8 @@ def send_city_batch(community: Community, endpoint: str, records: list[OutboxRec
     if not body.records:
         return Outcome.SENT  # everything claimed was dead-lettered or released: try the next batch
     batch = _new_batch(community, endpoint, len(body.records), len(body.data))
-    return settle(community, endpoint, body, claim, batch, limit)
-
-
-def settle(community: Community, endpoint: str, body: Body, claim: str, batch: UploadBatch, limit: int,
-           in_flight: tuple[str, Future[client.Answer]] | None = None) -> Outcome:
-    """Send ``body`` (or wait for its POST ``in_flight``) and mark its rows by the answer."""
     try:
-        answer = post_with_token(community, endpoint, body.data, in_flight)
+        answer = post_with_token(community, endpoint, body.data)
     except client.BadCredentials as exc:
         _finish(batch, None, str(exc))
         release(body.records, claim)  # halted by on_bad_credentials, or found halted
@@ -373,69 +352,17 @@ def take_probe(community_id: int) -> bool:
 
 def drain(community_id: int, endpoint: str, budget_seconds: float | None = None) -> tuple[Outcome, int]:
     """Send batches until nothing is due, a batch fails, or the time budget is spent.
-    Returns the last outcome and the number of batches tried. While the link works, the batches go
-    through drain_pipelined; a failing link is probed one batch at a time (drain_once)."""
+    Returns the last outcome and the number of batches tried."""
     budget = settings.UPLOAD_DRAIN_BUDGET_SECONDS if budget_seconds is None else budget_seconds
     deadline = time.monotonic() + budget
     batches = 0
     while True:
-        community = Community.objects.filter(pk=community_id).first()
-        if (community is not None and endpoint in CITY_ENDPOINTS and not is_halted(community) and not link_failing(community_id)):
-            outcome, sent = drain_pipelined(community, endpoint, deadline)
-        else:
-            outcome = drain_once(community_id, endpoint)
-            sent = 0 if outcome is Outcome.EMPTY else 1
-        batches += sent
+        outcome = drain_once(community_id, endpoint)
+        if outcome is not Outcome.EMPTY:
+            batches += 1
         # A failure stops this drain: the rows wait for their backoff, and the worker is free for others.
         if outcome not in (Outcome.SENT, Outcome.SPLIT) or time.monotonic() > deadline:
             return outcome, batches
-
-
-@dataclass
-class Prepared:
-    claim: str
-    body: Body
-
-
-def prepare(community: Community, endpoint: str, limit: int) -> Prepared | None:
-    """The next batch claimed and its body built, or None when nothing is due."""
-    claim, records = claim_due(community.pk, endpoint, limit)
-    if not records:
-        return None
-    return Prepared(claim, build_body(records, claim, community))
-
-
-def drain_pipelined(community: Community, endpoint: str, deadline: float) -> tuple[Outcome, int]:
-    """Batches of one city endpoint, each claimed and built while the previous one's POST is in flight: the
-    worker's database and encoding work overlaps the city's time instead of adding to it. Each batch is still
-    sent only after the previous one's answer, in the rows' order. Anything but a sent batch stops the pipeline:
-    the batch built ahead is released untouched (its attempt undone) and drain() goes on one batch at a time."""
-    limit = batch_limit(community.pk, endpoint)
-    batches = 0
-    current = prepare(community, endpoint, limit)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-post") as pool:
-        while current is not None:
-            if not current.body.records:  # everything claimed was dead-lettered or released
-                batches += 1
-                current = prepare(community, endpoint, limit)
-                continue
-            batch = _new_batch(community, endpoint, len(current.body.records), len(current.body.data))
-            try:
-                token = token_for(community)
-            except (client.BadCredentials, client.TransientError):
-                token = ""  # settle() logs in again and handles the refusal the usual way
-            in_flight = (token, pool.submit(client.post_upload, endpoint, current.body.data, token)) if token else None
-            # A success doubles a reduced batch size (settle): the batch built ahead is of the size it will have.
-            next_limit = min(settings.UPLOAD_BATCH_SIZE, limit * 2)
-            upcoming = prepare(community, endpoint, next_limit) if in_flight and time.monotonic() < deadline else None
-            outcome = settle(community, endpoint, current.body, current.claim, batch, limit, in_flight)
-            batches += 1
-            if outcome is not Outcome.SENT or upcoming is None:
-                if upcoming is not None:
-                    release(upcoming.body.records, upcoming.claim)
-                return outcome, batches
-            current, limit = upcoming, next_limit
-    return Outcome.EMPTY, batches
 
 
 def due_pairs() -> list[tuple[int, str]]:
