@@ -25,7 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 WORK = Path(tempfile.mkdtemp(prefix="afxq-bench-apply-"))
 # Everything this run writes stays in WORK: database, photos, broker messages (no worker reads them).
-os.environ.update({"DATABASE_URL": f"sqlite:///{WORK / 'db.sqlite3'}", "MEDIA_ROOT": str(WORK / "media"),
+# BENCH_DATABASE_URL=postgres://… for PostgreSQL (an empty database: the bench migrates it).
+os.environ.update({"DATABASE_URL": os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{WORK / 'db.sqlite3'}", "MEDIA_ROOT": str(WORK / "media"),
                    "PRIVATE_MEDIA_ROOT": str(WORK / "private"), "CELERY_BROKER_FOLDER": str(WORK / "broker"),
                    "CELERY_BROKER_URL": "filesystem://", "LOG_LEVEL": "WARNING",
                    "PHOTO_FETCH_ALLOWED_NETWORKS": "127.0.0.1/32"})
@@ -102,7 +103,9 @@ def receiver() -> None:
     applied = services.apply_accepted_calls()
     rows.append((f"a burst of {applied}: applying the accepted calls", applied / (time.perf_counter() - start)))
     base = rows[0][1]
-    print(f"apply-access receiver, {CALLS} calls per row, SQLite, one process, {os.cpu_count()} CPUs")
+    from django.db import connection
+
+    print(f"apply-access receiver, {CALLS} calls per row, {connection.vendor}, one process, {os.cpu_count()} CPUs")
     print(f"{'work':<44} {'calls/s':>8} {'ms/call':>8} {'× floor':>8}")
     for label, rate in rows:
         print(f"{label:<44} {rate:8.0f} {1000 / rate:8.2f} {base / rate:8.1f}")
