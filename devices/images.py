@@ -453,7 +453,11 @@ def passed_through(data: bytes, rule: ImageRule) -> ProcessedImage | None:
 def process(data: bytes, kind: str, hint: Hashable = None) -> ProcessedImage:
     """One image a device sent, made to meet the rule of ``kind`` (FACE_PANEL or SNAPSHOT). ``hint`` names the
     source (a point's id): its images are alike, so the last one's fit predicts the next one's."""
-    rule = RULES[kind]
+    return process_to_rule(data, RULES[kind], hint)
+
+
+def process_to_rule(data: bytes, rule: ImageRule, hint: Hashable = None) -> ProcessedImage:
+    """``process`` for a rule of the caller's (a face terminal's own limits), not one of the city's."""
     return passed_through(data, rule) or fit(decode(data, rule), rule, hint)
 
 

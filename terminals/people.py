@@ -7,8 +7,6 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from django.utils.translation import gettext as _
-
 from devices import images
 from uploads.contract import SHANGHAI
 
@@ -31,14 +29,14 @@ def window(valid_from: datetime | None, valid_until: datetime | None) -> tuple[d
     return start, min(end, LONG_TERM_TO)
 
 
-def face_jpeg(photo: bytes, max_bytes: int) -> tuple[bytes, str]:
-    """The face JPEG for a terminal from the resident's photo and its sha256: the city's face-panel rule (the
-    same pipeline as the devices' images), refused when the terminal takes less than that."""
+def face_jpeg(photo: bytes, max_bytes: int, min_size: tuple[int, int]) -> tuple[bytes, str]:
+    """The face JPEG for a terminal from the resident's photo, and its sha256: the devices image pipeline (EXIF
+    orientation applied, no metadata, the largest size and best quality within ``max_bytes``) to the terminal's
+    own limits (its driver's face_max_bytes and face_min_size), not the city's rule for pass records: a portrait
+    smaller than the city's 800x600 is a good face for a terminal."""
+    rule = images.ImageRule(min_width=min_size[0], min_height=min_size[1], max_bytes=max_bytes)
     try:
-        data = images.process(photo, images.FACE_PANEL).data
+        data = images.process_to_rule(photo, rule).data
     except images.ImageRefused as exc:
         raise TerminalError(str(exc), permanent=True, code="face_quality") from exc
-    if len(data) > max_bytes:
-        raise TerminalError(_("the face JPEG is %(n)d bytes, the terminal takes at most %(max)d")
-                            % {"n": len(data), "max": max_bytes}, permanent=True, code="face_too_large")
     return data, hashlib.sha256(data).hexdigest()

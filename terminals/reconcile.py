@@ -186,7 +186,7 @@ def converge_member(member: TerminalMember, terminal: Terminal, driver: Terminal
             driver.update_person(person)
             saw_person(member)
         if not member.face_sha256 or member.face_sha256 != member.seen_face_sha256:
-            jpeg, digest = face_jpeg(photo_bytes(member.resident_id), driver.face_max_bytes)
+            jpeg, digest = face_jpeg(photo_bytes(member.resident_id), driver.face_max_bytes, driver.face_min_size)
             member.face_sha256 = digest
             if digest != member.seen_face_sha256:
                 driver.set_face(member.employee_no, jpeg)

@@ -19,7 +19,7 @@ from terminals.models import Terminal, TerminalMember
 from terminals.people import employee_no_of
 from terminals.registry import register_terminal
 from tests.device_helpers import capture
-from tests.factories import PointFactory
+from tests.factories import PointFactory, ResidentFactory
 from tests.terminal_helpers import resident_with_photo
 from uploads.models import OutboxRecord
 
@@ -112,3 +112,14 @@ def test_it_converges_500_residents_and_stays_converged(sandbox_terminal, commun
     assert len(faces_of(sandbox_terminal)) == 497
     # About a minute on a shared 2-core machine: two HTTP calls (Digest) and a commit per person.
     assert time.monotonic() - started < 120
+
+
+def test_it_puts_a_portrait_smaller_than_the_citys_minimum_on_the_terminal(sandbox_terminal, community_a):
+    # The city's 800x600 is for the pass records it receives; a terminal takes a face by its own limits.
+    from tests import photos
+
+    resident = ResidentFactory(community=community_a)
+    resident.photo.save("portrait.jpg", ContentFile(photos.jpeg_bytes(photos.photo(480, 600, seed=3))))
+    terminal = sim_terminal(community_a, sandbox_terminal)
+    assert reconcile.reconcile_terminal(terminal.pk) == "converged 1"
+    assert list(faces_of(sandbox_terminal)) == [employee_no_of(resident.pk)]
