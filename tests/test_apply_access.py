@@ -726,9 +726,12 @@ def test_it_applies_a_batch_as_it_applies_one_call_at_a_time(client: Client, com
                                      "OWNER-7"]
     assert len(people) == 3 and Room.objects.count() == 1
     if batch == 100:
-        # The lookups are read once for the batch: well under the six queries a call costs without them.
+        # The lookups are read once for the batch (five queries), not six per call. What a stored call still costs:
+        # its savepoint and release, the person's INSERT or UPDATE, the history row, the face terminals' lookup
+        # (terminals.signals), a superseded proposal's UPDATE for an update; with the batch's own claim and
+        # outcomes, under 9 a call (six more each without the batch's lookups).
         per_call = len(queries) / len(BATCH_SEQUENCE)
-        assert per_call < 8, [q["sql"][:80] for q in queries.captured_queries]
+        assert per_call < 9, [q["sql"][:80] for q in queries.captured_queries]
 
 
 def test_it_looks_each_call_up_again_after_a_call_failed_in_the_batch(client: Client, community_a,
