@@ -145,3 +145,17 @@ def rooms(community_a: Community) -> list[Room]:
 def fast_passwords(settings) -> None:
     # Applies before any persona is created: the production hasher would make the suite take minutes longer.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database; on PostgreSQL, a session a stopped child process left open (a worker's
+    pool child still closing) is ended before the database is dropped, so the drop does not fail on it."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                               "WHERE datname = %s AND pid <> pg_backend_pid()", [connection.settings_dict["NAME"]])
