@@ -36,7 +36,6 @@ import os
 import random
 import re
 import secrets
-import socket
 import threading
 import time
 import urllib.error
@@ -47,7 +46,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from PIL import Image
 
-from sandbox.http import ControlClient, make_threaded_server, serve
+from sandbox.http import ControlClient, drop_connection, make_threaded_server, serve
 
 # The 场所侧 credentials accepted when --credentials is not given: the demo community's (seed_demo).
 DEFAULT_CREDENTIALS = "demo-client:demo-secret:demo-site:demo-password"
@@ -286,12 +285,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _drop(self) -> None:
         """Close the connection with no answer at all."""
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.close_connection = True
-        self.wfile = io.BytesIO()
+        drop_connection(self)
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)

@@ -5,7 +5,9 @@ Part of the sandbox: it imports none of the portal's code.
 
 from __future__ import annotations
 
+import io
 import json
+import socket
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -18,6 +20,17 @@ def make_threaded_server(host: str, port: int, handler: type[BaseHTTPRequestHand
     server.daemon_threads = True
     bound_host, bound_port = server.server_address[:2]
     return server, f"http://{'127.0.0.1' if bound_host in ('0.0.0.0', '') else bound_host}:{bound_port}"
+
+
+def drop_connection(handler: BaseHTTPRequestHandler) -> None:
+    """Close the connection with no answer at all (a peer off the network); what the handler writes after is
+    discarded."""
+    try:
+        handler.connection.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    handler.close_connection = True
+    handler.wfile = io.BytesIO()
 
 
 def serve(server: ThreadingHTTPServer, label: str) -> None:

@@ -33,7 +33,6 @@ import json
 import os
 import re
 import secrets
-import socket
 import threading
 import time
 import traceback
@@ -47,7 +46,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from PIL import Image, ImageDraw
 
-from sandbox.http import ControlClient, make_threaded_server, serve
+from sandbox.http import ControlClient, drop_connection, make_threaded_server, serve
 
 REALM = "DS-K1T671M"  # terminals name their model as the Digest realm
 MODEL, FIRMWARE = "DS-K1T671M", "V3.2.30 build 220426"
@@ -328,12 +327,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _drop(self) -> None:
         """Close the connection with no answer at all (a terminal that is off the network)."""
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.close_connection = True
-        self.wfile = io.BytesIO()
+        drop_connection(self)
 
     def do_GET(self) -> None:
         self._dispatch("GET")
